@@ -1,0 +1,90 @@
+/*
+ * main.c: `haven`, one binary with subcommands, dispatched from a table.
+ */
+#include "common/compat.h"
+
+#include <errno.h>
+
+#include "cli/cli.h"
+#include "common/log.h"
+#include "storage/gitrepo.h"
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "serve", cmd_serve, "run the registry server" },
+	{ "repo", cmd_repo, "create repositories, branches and tags" },
+	{ "import", cmd_import, "turn a local folder into a commit" },
+	{ "fsck", cmd_fsck, "check that every reference resolves" },
+	{ "gc", cmd_gc, "remove blobs nothing references" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: haven COMMAND [OPTIONS]\n\n"
+		"Haven: a self-hosted registry and mirror that speaks the "
+		"Hugging Face Hub's API.\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nEvery command takes --help, and --data DIR (default "
+		"$HAVEN_DATA or ./haven-data).\n");
+}
+
+const char *cli_data_dir(const char *flag)
+{
+	const char *env = getenv("HAVEN_DATA");
+
+	if (flag && flag[0])
+		return flag;
+	return env && env[0] ? env : "./haven-data";
+}
+
+int cli_fail(const struct err *err)
+{
+	fprintf(stderr, "haven: %s\n", err->msg[0] ? err->msg : "failed");
+	return 1;
+}
+
+struct store *cli_open_store(const char *data, bool create)
+{
+	struct store *store = NULL;
+	struct err err = { 0 };
+
+	if (store_open(&store, data, create, &err) < 0) {
+		cli_fail(&err);
+		return NULL;
+	}
+	return store;
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("haven %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		gitrepo_global_init();
+		rc = commands[i].run(argc - 1, argv + 1);
+		gitrepo_global_shutdown();
+		return rc;
+	}
+	fprintf(stderr, "haven: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,330 @@
+/*
+ * http_server.c: listening sockets, worker threads and shutdown.
+ *
+ * http_server_new() makes one worker per configured thread, each with its
+ * own event_base and its own listening socket on the same address and
+ * port (SO_REUSEPORT; the kernel spreads new connections over them). The
+ * first worker binds the configured port, possibly 0; the others bind the
+ * port it got. A connection lives on the worker that accepted it.
+ *
+ * Calling sequence: http_server_new, http_server_run (blocks in the
+ * caller's thread while the workers run), http_server_stop from any other
+ * thread, then http_server_free once run returned.
+ *
+ * Stopping makes each worker's stop event active (event_active is
+ * thread-safe once evthread_use_pthreads() ran before the bases were
+ * made). On its own thread the worker then closes its listener and every
+ * connection, and leaves its loop after the callbacks that this made
+ * active (orphaned body readers told ERR_FAIL) have run. Requests whose
+ * handler never answered are freed by http_server_free() without any
+ * callback; a handler with work still scheduled on the loop loses it.
+ *
+ * Caveat: SO_REUSEPORT also lets another process of the same user bind the
+ * same port; a port held by a socket without it fails as "in use".
+ */
+#include "common/compat.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "server/http_internal.h"
+
+#define LISTEN_BACKLOG 1024
+
+static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
+
+static void evthread_setup(void)
+{
+	evthread_use_pthreads();
+}
+
+static void config_defaults(struct http_server_config *cfg)
+{
+	if (!cfg->max_header_bytes)
+		cfg->max_header_bytes = 64 * 1024;
+	if (!cfg->max_headers)
+		cfg->max_headers = 100;
+	if (!cfg->header_timeout_s)
+		cfg->header_timeout_s = 10;
+	if (!cfg->idle_timeout_s)
+		cfg->idle_timeout_s = 60;
+	if (!cfg->io_timeout_s)
+		cfg->io_timeout_s = 60;
+}
+
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+		      struct sockaddr *sa, int salen, void *arg)
+{
+	struct http_worker *w = arg;
+
+	HTTP_CHECK_OBJ(w, HTTP_WORKER_MAGIC);
+	http_conn_new(w, fd, sa);
+}
+
+/* Out of descriptors (or similar): pause accepting for a second rather
+ * than spin on a listener that stays readable. */
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct http_worker *w = arg;
+	struct timeval tv = { 1, 0 };
+
+	HTTP_CHECK_OBJ(w, HTTP_WORKER_MAGIC);
+	log_msg(LOG_WARN, "event=http_accept_error error=\"%s\"",
+		evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	evconnlistener_disable(lev);
+	evtimer_add(w->resume_ev, &tv);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_worker *w = arg;
+
+	HTTP_CHECK_OBJ(w, HTTP_WORKER_MAGIC);
+	if (w->listener)
+		evconnlistener_enable(w->listener);
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_worker *w = arg;
+
+	HTTP_CHECK_OBJ(w, HTTP_WORKER_MAGIC);
+	if (w->listener) {
+		evconnlistener_free(w->listener);
+		w->listener = NULL;
+	}
+	evtimer_del(w->resume_ev);
+	http_conn_close_all(w);
+	event_base_loopexit(w->base, NULL);
+}
+
+static void addr_format(char *out, size_t size, const char *host, int port)
+{
+	if (strchr(host, ':'))
+		snprintf(out, size, "[%s]:%d", host, port);
+	else
+		snprintf(out, size, "%s:%d", host, port);
+}
+
+static int addr_resolve(struct sockaddr_storage *ss, socklen_t *len,
+			const struct http_server *srv, struct err *err)
+{
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	char port[16];
+	int rc;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%d", srv->cfg.port);
+	rc = getaddrinfo(srv->host[0] ? srv->host : NULL, port, &hints, &ai);
+	if (rc != 0)
+		return err_set(err, ERR_INVALID,
+			       "cannot resolve listen address '%s': %s",
+			       srv->host, gai_strerror(rc));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static void addr_set_port(struct sockaddr_storage *ss, int port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	else if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+}
+
+static int addr_get_port(evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+static int worker_init(struct http_worker *w, struct http_server *srv,
+		       struct err *err)
+{
+	w->magic = HTTP_WORKER_MAGIC;
+	w->srv = srv;
+	LIST_INIT(&w->conns);
+	LIST_INIT(&w->orphans);
+	if (!(w->base = event_base_new()) ||
+	    !(w->stop_ev = event_new(w->base, -1, 0, stop_cb, w)) ||
+	    !(w->resume_ev = evtimer_new(w->base, resume_cb, w)))
+		return err_set(err, ERR_FAIL, "cannot create event loop");
+	return 0;
+}
+
+static int worker_listen(struct http_worker *w, struct sockaddr_storage *ss,
+			 socklen_t len, struct err *err)
+{
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+			 LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT;
+	struct http_server *srv = w->srv;
+	char where[300];
+
+	w->listener = evconnlistener_new_bind(w->base, accept_cb, w, flags,
+					      LISTEN_BACKLOG,
+					      (struct sockaddr *)ss, (int)len);
+	if (!w->listener) {
+		addr_format(where, sizeof(where), srv->host,
+			    srv->port ? srv->port : srv->cfg.port);
+		return err_set(err, ERR_FAIL, "cannot listen on %s: %s", where,
+			       strerror(errno));
+	}
+	evconnlistener_set_error_cb(w->listener, accept_error_cb);
+	if (!srv->port) {
+		srv->port = addr_get_port(evconnlistener_get_fd(w->listener));
+		addr_set_port(ss, srv->port);
+	}
+	return 0;
+}
+
+int http_server_new(struct http_server **out,
+		    const struct http_server_config *cfg,
+		    http_handler_fn handler, void *app, struct err *err)
+{
+	struct http_server *srv = NULL;
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	int error = 0;
+
+	assert(out && cfg && handler);
+	pthread_once(&evthread_once, evthread_setup);
+	signal(SIGPIPE, SIG_IGN);
+	*out = NULL;
+	if (cfg->threads < 1 || cfg->port < 0 || cfg->port > 65535)
+		return err_set(err, ERR_INVALID,
+			       "bad listen settings: threads %d, port %d",
+			       cfg->threads, cfg->port);
+	if (!(srv = calloc(1, sizeof(*srv))) ||
+	    !(srv->workers = calloc((size_t)cfg->threads,
+				    sizeof(*srv->workers)))) {
+		error = err_set(err, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	srv->magic = HTTP_SERVER_MAGIC;
+	srv->cfg = *cfg;
+	config_defaults(&srv->cfg);
+	str_copy(srv->host, cfg->host ? cfg->host : "", sizeof(srv->host));
+	srv->cfg.host = srv->host;
+	srv->handler = handler;
+	srv->app = app;
+	srv->port = cfg->port;
+	if ((error = addr_resolve(&ss, &len, srv, err)) < 0)
+		goto out;
+	for (int i = 0; i < cfg->threads; i++) {
+		srv->nworkers++;
+		if ((error = worker_init(&srv->workers[i], srv, err)) < 0 ||
+		    (error = worker_listen(&srv->workers[i], &ss, len, err)) < 0)
+			goto out;
+	}
+	log_msg(LOG_INFO, "event=http_listen host=%s port=%d threads=%d",
+		srv->host, srv->port, srv->nworkers);
+out:
+	if (error < 0)
+		http_server_free(srv);
+	else
+		*out = srv;
+	return error;
+}
+
+int http_server_port(const struct http_server *srv)
+{
+	HTTP_CHECK_OBJ(srv, HTTP_SERVER_MAGIC);
+	return srv->port;
+}
+
+static void *worker_main(void *arg)
+{
+	struct http_worker *w = arg;
+
+	HTTP_CHECK_OBJ(w, HTTP_WORKER_MAGIC);
+	if (event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+		log_msg(LOG_ERROR, "event=http_loop_fail");
+	return NULL;
+}
+
+int http_server_run(struct http_server *srv, struct err *err)
+{
+	int error = 0, rc;
+
+	HTTP_CHECK_OBJ(srv, HTTP_SERVER_MAGIC);
+	for (int i = 0; i < srv->nworkers; i++) {
+		struct http_worker *w = &srv->workers[i];
+
+		if ((rc = pthread_create(&w->thread, NULL, worker_main, w))) {
+			error = err_set(err, ERR_FAIL,
+					"cannot start worker thread: %s",
+					strerror(rc));
+			http_server_stop(srv);
+			break;
+		}
+		w->thread_started = true;
+	}
+	for (int i = 0; i < srv->nworkers; i++) {
+		struct http_worker *w = &srv->workers[i];
+
+		if (w->thread_started)
+			pthread_join(w->thread, NULL);
+		w->thread_started = false;
+	}
+	return error;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	HTTP_CHECK_OBJ(srv, HTTP_SERVER_MAGIC);
+	for (int i = 0; i < srv->nworkers; i++)
+		if (srv->workers[i].stop_ev)
+			event_active(srv->workers[i].stop_ev, EV_TIMEOUT, 1);
+}
+
+static void worker_release(struct http_worker *w)
+{
+	if (w->magic != HTTP_WORKER_MAGIC)
+		return;
+	assert(!w->thread_started);
+	if (w->listener)
+		evconnlistener_free(w->listener);
+	http_conn_close_all(w);
+	http_request_free_orphans(w);
+	if (w->stop_ev)
+		event_free(w->stop_ev);
+	if (w->resume_ev)
+		event_free(w->resume_ev);
+	if (w->base)
+		event_base_free(w->base);
+	w->magic = 0;
+}
+
+void http_server_free(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	HTTP_CHECK_OBJ(srv, HTTP_SERVER_MAGIC);
+	for (int i = 0; i < srv->nworkers; i++)
+		worker_release(&srv->workers[i]);
+	free(srv->workers);
+	srv->magic = 0;
+	free(srv);
+}

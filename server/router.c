@@ -1,0 +1,328 @@
+/*
+ * router.c: the route table and the matcher; see router.h.
+ */
+#include "common/compat.h"
+
+#include <event2/buffer.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "server/hub_error.h"
+#include "server/router.h"
+#include "server/routes.h"
+
+#define MAX_SEGMENTS 256
+
+enum { M_GET = 1, M_HEAD = 2, M_POST = 4 };
+
+typedef void (*route_fn)(struct hub_call *call);
+
+static void route_xet_token(struct hub_call *call);
+static void route_health(struct hub_call *call);
+
+static const struct route {
+	unsigned methods;
+	const char *pattern;
+	route_fn handler;
+} routes[] = {
+	{ M_GET | M_HEAD, "/api/health", route_health },
+	{ M_GET | M_HEAD, "/api/{types}", route_repo_list },
+	{ M_GET | M_HEAD, "/api/{types}/{repo}", route_repo_info },
+	{ M_GET | M_HEAD, "/api/{types}/{repo}/revision/{rev*}", route_repo_info },
+	{ M_GET | M_HEAD, "/api/{types}/{repo}/tree/{rev}/{path*}", route_tree },
+	{ M_POST, "/api/{types}/{repo}/paths-info/{rev*}", route_paths_info },
+	{ M_GET | M_HEAD, "/api/{types}/{repo}/refs", route_refs },
+	{ M_GET | M_HEAD, "/api/{types}/{repo}/commits/{rev*}", route_commits },
+	{ M_GET, "/api/{types}/{repo}/xet-read-token/{rev*}", route_xet_token },
+	{ M_GET, "/api/{types}/{repo}/xet-write-token/{rev*}", route_xet_token },
+	{ M_GET | M_HEAD, "/{prefix}{repo}/resolve/{rev}/{path*}", route_resolve },
+	{ M_GET | M_HEAD, "/{prefix}{repo}/raw/{rev}/{path*}", route_raw },
+};
+
+struct segments {
+	char *items[MAX_SEGMENTS];
+	size_t count;
+};
+
+static void segments_release(struct segments *s)
+{
+	for (size_t i = 0; i < s->count; i++)
+		free(s->items[i]);
+	s->count = 0;
+}
+
+/* Splits and decodes the raw path; -1 for a malformed or hostile one. */
+static int segments_split(struct segments *s, const char *path)
+{
+	const char *p = path + 1;
+
+	s->count = 0;
+	for (;;) {
+		size_t len = strcspn(p, "/");
+		char *seg;
+		if (s->count == MAX_SEGMENTS || !(seg = malloc(len + 1)))
+			goto fail;
+		s->items[s->count++] = seg;
+		if (url_decode(seg, p, len) < 0)
+			goto fail;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+fail:
+	segments_release(s);
+	return -1;
+}
+
+static bool is_raw_special_ref(const struct segments *s, size_t i)
+{
+	return i + 2 < s->count && !strcmp(s->items[i], "refs") &&
+	       (!strcmp(s->items[i + 1], "pr") ||
+		!strcmp(s->items[i + 1], "convert"));
+}
+
+/* Joins segments [from, count) with '/' into out; -1 if a part is "." or
+ * ".." or empty (a path never needs those), or it does not fit. */
+static int join_rest(char *out, size_t size, const struct segments *s,
+		     size_t from, bool allow_empty)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = from; i < s->count; i++) {
+		const char *seg = s->items[i];
+		size_t len = strlen(seg);
+		if (!strcmp(seg, ".") || !strcmp(seg, ".."))
+			return -1;
+		if (!len) {
+			/* Only a trailing slash may leave an empty part. */
+			if (i + 1 == s->count && (allow_empty || i > from))
+				break;
+			return -1;
+		}
+		if (o + len + 2 > size)
+			return -1;
+		if (o)
+			out[o++] = '/';
+		memcpy(out + o, seg, len);
+		o += len;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static bool type_from_plural(char *out, const char *plural)
+{
+	static const char *const names[][2] = {
+		{ "models", "model" }, { "datasets", "dataset" },
+		{ "spaces", "space" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!strcmp(plural, names[i][0])) {
+			str_copy(out, names[i][1], 8);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Matches one {token} at segment *i; advances *i. */
+static bool match_token(struct hub_call *call, const char *tok, size_t toklen,
+			const struct segments *s, size_t *i)
+{
+	if (!strncmp(tok, "{types}", toklen))
+		return *i < s->count && type_from_plural(call->type, s->items[(*i)++]);
+	if (!strncmp(tok, "{prefix}", toklen)) {
+		str_copy(call->type, "model", sizeof(call->type));
+		/* Only a prefix when a repo and more follow it. */
+		if (*i + 3 < s->count && (!strcmp(s->items[*i], "datasets") ||
+					  !strcmp(s->items[*i], "spaces"))) {
+			type_from_plural(call->type, s->items[*i]);
+			(*i)++;
+		}
+		return true;
+	}
+	if (!strncmp(tok, "{repo}", toklen)) {
+		if (*i + 2 > s->count)
+			return false;
+		snprintf(call->repo, sizeof(call->repo), "%s/%s", s->items[*i],
+			 s->items[*i + 1]);
+		*i += 2;
+		return true;
+	}
+	if (!strncmp(tok, "{rev}", toklen)) {
+		if (*i >= s->count || !s->items[*i][0])
+			return false;
+		if (is_raw_special_ref(s, *i)) {
+			snprintf(call->rev, sizeof(call->rev), "refs/%s/%s",
+				 s->items[*i + 1], s->items[*i + 2]);
+			*i += 3;
+		} else {
+			str_copy(call->rev, s->items[(*i)++], sizeof(call->rev));
+		}
+		return true;
+	}
+	if (!strncmp(tok, "{rev*}", toklen)) {
+		bool ok = *i < s->count &&
+			  join_rest(call->rev, sizeof(call->rev), s, *i, false) == 0 &&
+			  call->rev[0];
+		*i = s->count;
+		return ok;
+	}
+	if (!strncmp(tok, "{path*}", toklen)) {
+		bool ok = join_rest(call->path, sizeof(call->path), s, *i, true) == 0;
+		*i = s->count;
+		return ok;
+	}
+	return false;
+}
+
+/* Matches a pattern against the segments, filling call on success. */
+static bool match(const char *pattern, const struct segments *s,
+		  struct hub_call *call)
+{
+	const char *p = pattern + 1;
+	size_t i = 0;
+
+	call->rev[0] = call->path[0] = call->repo[0] = '\0';
+	while (*p) {
+		size_t len = strcspn(p, "/");
+		if (p[0] == '{') {
+			/* "{prefix}{repo}" is two tokens in one part. */
+			const char *close = strchr(p, '}');
+			len = (size_t)(close - p + 1);
+			if (!match_token(call, p, len, s, &i))
+				return false;
+		} else {
+			if (i >= s->count || strncmp(s->items[i], p, len) ||
+			    s->items[i][len])
+				return false;
+			i++;
+		}
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	/* A path* at the end may be empty when the URL ends at the rev. */
+	return i == s->count;
+}
+
+static unsigned method_bit(enum http_method m)
+{
+	switch (m) {
+	case HTTP_GET: return M_GET;
+	case HTTP_HEAD: return M_HEAD;
+	case HTTP_POST: return M_POST;
+	default: return 0;
+	}
+}
+
+void hub_call_free(struct hub_call *call)
+{
+	if (!call)
+		return;
+	query_release(&call->query);
+	free(call);
+}
+
+bool hub_call_anonymous(const struct hub_call *call)
+{
+	return !http_request_header(call->req, "Authorization");
+}
+
+static void reply_options(struct http_request *req)
+{
+	hub_common_headers(req);
+	http_response_header(req, "Access-Control-Allow-Methods",
+			     "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+	http_response_header(req, "Access-Control-Allow-Headers",
+			     "Authorization, Content-Type, Range, X-Request-Id");
+	http_response_header(req, "Access-Control-Max-Age", "86400");
+	http_response_send(req, 204, NULL);
+}
+
+static void route_health(struct hub_call *call)
+{
+	struct evbuffer *body = evbuffer_new();
+
+	evbuffer_add_printf(body, "{\"status\":\"ok\"}");
+	hub_common_headers(call->req);
+	http_response_header(call->req, "Content-Type", "application/json");
+	http_response_send(call->req, 200, body);
+	evbuffer_free(body);
+}
+
+static void route_xet_token(struct hub_call *call)
+{
+	hub_error_replyf(call->req, ERR_NOTFOUND,
+			 "This server does not speak Xet: set HF_HUB_DISABLE_XET=1 "
+			 "so huggingface_hub uploads and downloads over LFS");
+}
+
+/* Finds the route; *path_matched tells 405 from 404 when none fits. */
+static const struct route *find_route(const struct segments *s,
+				      struct hub_call *call, unsigned mbit,
+				      bool *path_matched)
+{
+	*path_matched = false;
+	for (size_t r = 0; r < ARRAY_SIZE(routes); r++) {
+		if (!match(routes[r].pattern, s, call))
+			continue;
+		*path_matched = true;
+		if (routes[r].methods & mbit)
+			return &routes[r];
+	}
+	return NULL;
+}
+
+static struct hub_call *call_new(struct http_request *req, struct app *app)
+{
+	struct hub_call *call = calloc(1, sizeof(*call));
+	const char *q = http_request_query(req);
+
+	if (!call)
+		return NULL;
+	call->magic = HUB_CALL_MAGIC;
+	call->req = req;
+	call->app = app;
+	if (query_parse(&call->query, q, q ? strlen(q) : 0) < 0) {
+		free(call);
+		return NULL;
+	}
+	return call;
+}
+
+void router_handle(struct http_request *req, void *app)
+{
+	struct segments segs;
+	struct hub_call *call;
+	const struct route *route;
+	bool path_matched;
+
+	if (http_request_method(req) == HTTP_OPTIONS) {
+		reply_options(req);
+		return;
+	}
+	if (!(call = call_new(req, app))) {
+		hub_error_replyf(req, ERR_INVALID, "malformed query string");
+		return;
+	}
+	if (segments_split(&segs, http_request_path(req)) < 0) {
+		hub_error_replyf(req, ERR_INVALID, "malformed request path");
+		hub_call_free(call);
+		return;
+	}
+	route = find_route(&segs, call, method_bit(http_request_method(req)),
+			   &path_matched);
+	segments_release(&segs);
+	if (route)
+		route->handler(call);
+	else if (path_matched)
+		hub_error_replyf(req, ERR_INVALID, "method %s not allowed here",
+				 http_request_method_name(req));
+	else
+		hub_error_replyf(req, ERR_NOTFOUND, "no such endpoint");
+	if (!route || !call->async)
+		hub_call_free(call);
+}

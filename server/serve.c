@@ -1,0 +1,143 @@
+/*
+ * serve.c: the server's lifecycle. SIGTERM and SIGINT are blocked before
+ * any thread starts, so every worker inherits the mask and only the main
+ * thread receives them, through sigwait; it then stops the workers, which
+ * cut what is in flight, and everything is freed before exit.
+ */
+#include "common/compat.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "server/app.h"
+#include "server/http.h"
+#include "server/hub_repo.h"
+#include "server/router.h"
+#include "server/serve.h"
+#include "storage/gitrepo.h"
+
+struct runner {
+	struct http_server *http;
+	struct err err;
+	int rc;
+};
+
+static void *run_workers(void *arg)
+{
+	struct runner *r = arg;
+
+	r->rc = http_server_run(r->http, &r->err);
+	/* Wake the main thread if the workers end on their own. */
+	if (r->rc < 0)
+		kill(getpid(), SIGTERM);
+	return NULL;
+}
+
+static int write_port_file(const char *path, int port, struct err *err)
+{
+	char tmp[4200], text[16];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(text, sizeof(text), "%d\n", port);
+	if (!(f = fopen(tmp, "w")) || fputs(text, f) < 0 || fclose(f) != 0 ||
+	    rename(tmp, path) < 0)
+		return err_set(err, ERR_FAIL, "cannot write port file '%s': %s",
+			       path, strerror(errno));
+	return 0;
+}
+
+static void set_public_url(struct app *app, const struct serve_config *cfg,
+			   const char *host, int port)
+{
+	size_t n;
+
+	if (cfg->public_url[0]) {
+		str_copy(app->public_url, cfg->public_url, sizeof(app->public_url));
+	} else {
+		bool any = !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+		bool v6 = strchr(host, ':') != NULL;
+		snprintf(app->public_url, sizeof(app->public_url),
+			 v6 && !any ? "http://[%s]:%d" : "http://%s:%d",
+			 any ? "127.0.0.1" : host, port);
+	}
+	n = strlen(app->public_url);
+	while (n && app->public_url[n - 1] == '/')
+		app->public_url[--n] = '\0';
+}
+
+static int start_http(struct http_server **out, struct app *app,
+		      const struct serve_config *cfg, struct err *err)
+{
+	struct http_server_config hc = { 0 };
+	char host[256];
+	int port, rc;
+
+	if ((rc = config_parse_listen(cfg->listen, host, sizeof(host), &port,
+				      err)) < 0)
+		return rc;
+	hc.host = host;
+	hc.port = port;
+	hc.threads = (int)cfg->threads;
+	hc.header_timeout_s = (int)cfg->header_timeout;
+	hc.io_timeout_s = (int)cfg->io_timeout;
+	hc.idle_timeout_s = (int)cfg->idle_timeout;
+	if ((rc = http_server_new(out, &hc, router_handle, app, err)) < 0)
+		return rc;
+	set_public_url(app, cfg, host, http_server_port(*out));
+	return 0;
+}
+
+static void wait_for_signal(const sigset_t *set)
+{
+	int sig = 0;
+
+	while (sigwait(set, &sig) != 0)
+		;
+	log_msg(LOG_INFO, "event=stopping signal=%d", sig);
+}
+
+int serve_run(const struct serve_config *cfg, struct err *err)
+{
+	struct app app = { 0 };
+	struct runner runner = { 0 };
+	pthread_t thread;
+	sigset_t set;
+	int rc;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* libgit2 keeps decoded objects in memory; bound it for the RSS. */
+	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 << 20));
+	if ((rc = store_open(&app.store, cfg->data, true, err)) < 0 ||
+	    (rc = start_http(&runner.http, &app, cfg, err)) < 0 ||
+	    (cfg->port_file[0] &&
+	     (rc = write_port_file(cfg->port_file, http_server_port(runner.http),
+				   err)) < 0))
+		goto out;
+	log_msg(LOG_INFO, "event=listening listen=%s port=%d public_url=%s "
+		"data=%s threads=%ld", cfg->listen, http_server_port(runner.http),
+		app.public_url, cfg->data, cfg->threads);
+	if (pthread_create(&thread, NULL, run_workers, &runner) != 0) {
+		rc = err_set(err, ERR_FAIL, "cannot start worker threads");
+		goto out;
+	}
+	wait_for_signal(&set);
+	http_server_stop(runner.http);
+	pthread_join(thread, NULL);
+	if (runner.rc < 0) {
+		rc = runner.rc;
+		*err = runner.err;
+	}
+out:
+	http_server_free(runner.http);
+	hub_repo_cache_flush();
+	store_free(app.store);
+	return rc;
+}

@@ -1,0 +1,364 @@
+/*
+ * meta.c: the LMDB environment and its records. MDB_* codes are turned
+ * into Haven's codes here, with mdb_strerror's text in the message.
+ */
+#include "common/compat.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <lmdb.h>
+
+#include "common/util.h"
+#include "storage/meta.h"
+#include "storage/meta_keys.h"
+
+struct meta {
+	MDB_env *env;
+	MDB_dbi repos;
+	MDB_dbi repo_ids;
+	MDB_dbi listings;
+};
+
+struct meta_txn {
+	struct meta *meta;
+	MDB_txn *txn;
+};
+
+static int mdb_fail(struct err *err, int rc, const char *what)
+{
+	int code = ERR_FAIL;
+
+	if (rc == MDB_NOTFOUND)
+		code = ERR_NOTFOUND;
+	else if (rc == MDB_KEYEXIST)
+		code = ERR_EXISTS;
+	else if (rc == MDB_MAP_FULL)
+		code = ERR_TOOBIG;
+	return err_set(err, code, "%s: %s", what, mdb_strerror(rc));
+}
+
+static int open_dbs(struct meta *meta, struct err *err)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(meta->env, NULL, 0, &txn)))
+		return mdb_fail(err, rc, "cannot begin metadata transaction");
+	if ((rc = mdb_dbi_open(txn, META_DB_REPOS, MDB_CREATE, &meta->repos)) ||
+	    (rc = mdb_dbi_open(txn, META_DB_REPO_IDS, MDB_CREATE, &meta->repo_ids)) ||
+	    (rc = mdb_dbi_open(txn, META_DB_LISTINGS, MDB_CREATE, &meta->listings))) {
+		mdb_txn_abort(txn);
+		return mdb_fail(err, rc, "cannot open metadata databases");
+	}
+	if ((rc = mdb_txn_commit(txn)))
+		return mdb_fail(err, rc, "cannot commit metadata databases");
+	return 0;
+}
+
+int meta_open(struct meta **out, const char *data_dir, size_t map_size,
+	      struct err *err)
+{
+	struct meta *meta = calloc(1, sizeof(*meta));
+	char path[4096];
+	int rc;
+
+	if (!meta)
+		return err_set(err, ERR_FAIL, "out of memory");
+	snprintf(path, sizeof(path), "%s/meta", data_dir);
+	if (mkdir_p(path) < 0) {
+		free(meta);
+		return err_set(err, ERR_FAIL, "cannot create '%s': %s", path,
+			       strerror(errno));
+	}
+	if ((rc = mdb_env_create(&meta->env)) ||
+	    (rc = mdb_env_set_maxdbs(meta->env, 16)) ||
+	    (rc = mdb_env_set_mapsize(meta->env, map_size)) ||
+	    (rc = mdb_env_set_maxreaders(meta->env, 512)) ||
+	    (rc = mdb_env_open(meta->env, path, MDB_NOTLS, 0644))) {
+		err_set(err, ERR_FAIL, "cannot open metadata store '%s': %s",
+			path, mdb_strerror(rc));
+		mdb_env_close(meta->env);
+		free(meta);
+		return ERR_FAIL;
+	}
+	if ((rc = open_dbs(meta, err)) < 0) {
+		meta_free(meta);
+		return rc;
+	}
+	*out = meta;
+	return 0;
+}
+
+void meta_free(struct meta *meta)
+{
+	if (!meta)
+		return;
+	mdb_env_close(meta->env);
+	free(meta);
+}
+
+int meta_txn_begin(struct meta_txn **out, struct meta *meta, bool write,
+		   struct err *err)
+{
+	struct meta_txn *t = calloc(1, sizeof(*t));
+	int rc;
+
+	if (!t)
+		return err_set(err, ERR_FAIL, "out of memory");
+	t->meta = meta;
+	if ((rc = mdb_txn_begin(meta->env, NULL, write ? 0 : MDB_RDONLY,
+				&t->txn))) {
+		free(t);
+		return mdb_fail(err, rc, "cannot begin metadata transaction");
+	}
+	*out = t;
+	return 0;
+}
+
+int meta_txn_commit(struct meta_txn *txn, struct err *err)
+{
+	int rc = mdb_txn_commit(txn->txn);
+
+	free(txn);
+	return rc ? mdb_fail(err, rc, "cannot commit metadata") : 0;
+}
+
+void meta_txn_abort(struct meta_txn *txn)
+{
+	if (!txn)
+		return;
+	mdb_txn_abort(txn->txn);
+	free(txn);
+}
+
+/* Builds V1 <type> '/' <lower(name)>; returns its length or ERR_INVALID. */
+static int repo_key(char *out, size_t size, const char *type, const char *name)
+{
+	char lower[REPO_NAME_MAX];
+	int n;
+
+	if (str_lower(lower, sizeof(lower), name) < 0)
+		return ERR_INVALID;
+	n = snprintf(out, size, "%c%s/%s", META_KEY_V1, type, lower);
+	return (n < 0 || (size_t)n >= size) ? ERR_INVALID : n;
+}
+
+static int put_text(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, const char *text,
+		    unsigned flags, struct err *err)
+{
+	size_t len = strlen(text);
+	MDB_val val = { .mv_size = len + 1, .mv_data = NULL };
+	int rc;
+
+	if ((rc = mdb_put(txn, dbi, key, &val, flags | MDB_RESERVE)))
+		return mdb_fail(err, rc, "cannot write metadata");
+	((char *)val.mv_data)[0] = META_VAL_V1;
+	memcpy((char *)val.mv_data + 1, text, len);
+	return 0;
+}
+
+static int record_from_json(struct repo_record *rec, const char *text,
+			    size_t len, struct err *err)
+{
+	json_error_t jerr;
+	json_t *doc = json_loadb(text, len, 0, &jerr);
+	const char *id = NULL, *type = NULL, *name = NULL, *gated = NULL;
+	json_int_t created = 0;
+	int priv = 0;
+
+	if (!doc || json_unpack(doc, "{s:s, s:s, s:s, s:I, s?b, s?s}", "id", &id,
+				"type", &type, "name", &name, "created",
+				&created, "private", &priv, "gated", &gated)) {
+		json_decref(doc);
+		return err_set(err, ERR_CORRUPT, "malformed repository record");
+	}
+	memset(rec, 0, sizeof(*rec));
+	str_copy(rec->id, id, sizeof(rec->id));
+	str_copy(rec->type, type, sizeof(rec->type));
+	str_copy(rec->name, name, sizeof(rec->name));
+	str_copy(rec->gated, gated ? gated : "", sizeof(rec->gated));
+	rec->created = created;
+	rec->private = priv;
+	json_decref(doc);
+	return 0;
+}
+
+static int record_from_val(struct repo_record *rec, MDB_val *val,
+			   struct err *err)
+{
+	if (val->mv_size < 1 || ((char *)val->mv_data)[0] != META_VAL_V1)
+		return err_set(err, ERR_CORRUPT,
+			       "repository record has an unknown version");
+	return record_from_json(rec, (char *)val->mv_data + 1,
+				val->mv_size - 1, err);
+}
+
+int meta_repo_get(struct meta_txn *txn, const char *type, const char *name,
+		  struct repo_record *out, struct err *err)
+{
+	char kbuf[REPO_NAME_MAX + 16];
+	int n = repo_key(kbuf, sizeof(kbuf), type, name);
+	MDB_val key, val;
+	int rc;
+
+	if (n < 0)
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	key.mv_data = kbuf;
+	key.mv_size = (size_t)n;
+	rc = mdb_get(txn->txn, txn->meta->repos, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	if (rc)
+		return mdb_fail(err, rc, "cannot read repository");
+	return record_from_val(out, &val, err);
+}
+
+int meta_repo_get_by_id(struct meta_txn *txn, const char *id,
+			struct repo_record *out, struct err *err)
+{
+	char kbuf[REPO_ID_LEN + 2];
+	MDB_val key, val;
+	int rc;
+
+	snprintf(kbuf, sizeof(kbuf), "%c%s", META_KEY_V1, id);
+	key.mv_data = kbuf;
+	key.mv_size = strlen(kbuf);
+	rc = mdb_get(txn->txn, txn->meta->repo_ids, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	if (rc)
+		return mdb_fail(err, rc, "cannot read repository id");
+	key.mv_data = (char *)val.mv_data + 1;
+	key.mv_size = val.mv_size - 1; /* after the version byte */
+	rc = mdb_get(txn->txn, txn->meta->repos, &key, &val);
+	if (rc)
+		return err_set(err, ERR_CORRUPT,
+			       "repository id '%s' points at a missing record",
+			       id);
+	return record_from_val(out, &val, err);
+}
+
+int meta_repo_insert(struct meta_txn *txn, const struct repo_record *rec,
+		     struct err *err)
+{
+	char kbuf[REPO_NAME_MAX + 16], idbuf[REPO_ID_LEN + 2];
+	int n = repo_key(kbuf, sizeof(kbuf), rec->type, rec->name);
+	json_t *doc;
+	char *text;
+	MDB_val key, idkey;
+	int rc;
+
+	if (n < 0)
+		return err_set(err, ERR_INVALID, "repository name too long");
+	key.mv_data = kbuf;
+	key.mv_size = (size_t)n;
+	doc = json_pack("{s:s, s:s, s:s, s:I, s:b, s:s}", "id", rec->id, "type",
+			rec->type, "name", rec->name, "created",
+			(json_int_t)rec->created, "private", rec->private,
+			"gated", rec->gated);
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!text)
+		return err_set(err, ERR_FAIL, "out of memory");
+	rc = put_text(txn->txn, txn->meta->repos, &key, text, MDB_NOOVERWRITE,
+		      err);
+	free(text);
+	if (rc == ERR_EXISTS)
+		return err_set(err, ERR_EXISTS, "repository '%s' already exists",
+			       rec->name);
+	if (rc < 0)
+		return rc;
+	snprintf(idbuf, sizeof(idbuf), "%c%s", META_KEY_V1, rec->id);
+	idkey.mv_data = idbuf;
+	idkey.mv_size = strlen(idbuf);
+	kbuf[n] = '\0';
+	return put_text(txn->txn, txn->meta->repo_ids, &idkey, kbuf + 0,
+			MDB_NOOVERWRITE, err);
+}
+
+int meta_repo_foreach(struct meta_txn *txn, const char *type,
+		      meta_repo_fn fn, void *arg, struct err *err)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	char prefix[16];
+	size_t plen;
+	int rc, op = MDB_SET_RANGE;
+
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%c%s/", META_KEY_V1,
+				type ? type : "");
+	if (!type)
+		plen = 1;
+	if ((rc = mdb_cursor_open(txn->txn, txn->meta->repos, &cur)))
+		return mdb_fail(err, rc, "cannot open cursor");
+	key.mv_data = prefix;
+	key.mv_size = plen;
+	while ((rc = mdb_cursor_get(cur, &key, &val, (MDB_cursor_op)op)) == 0) {
+		struct repo_record rec;
+		op = MDB_NEXT;
+		if (key.mv_size < plen || memcmp(key.mv_data, prefix, plen))
+			break;
+		if ((rc = record_from_val(&rec, &val, err)) < 0)
+			break;
+		if ((rc = fn(&rec, arg)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	return rc;
+}
+
+int meta_listing_get(struct meta_txn *txn, const char *commit_hex,
+		     char **json_out, struct err *err)
+{
+	char kbuf[48];
+	MDB_val key, val;
+	char *copy;
+	int rc;
+
+	snprintf(kbuf, sizeof(kbuf), "%c%s", META_KEY_V1, commit_hex);
+	key.mv_data = kbuf;
+	key.mv_size = strlen(kbuf);
+	rc = mdb_get(txn->txn, txn->meta->listings, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return ERR_NOTFOUND;
+	if (rc)
+		return mdb_fail(err, rc, "cannot read listing");
+	if (val.mv_size < 2 || ((char *)val.mv_data)[0] != META_VAL_V1)
+		return ERR_NOTFOUND; /* unknown version: rebuild it */
+	copy = malloc(val.mv_size);
+	if (!copy)
+		return err_set(err, ERR_FAIL, "out of memory");
+	memcpy(copy, (char *)val.mv_data + 1, val.mv_size - 1);
+	copy[val.mv_size - 1] = '\0';
+	*json_out = copy;
+	return 0;
+}
+
+int meta_listing_put(struct meta_txn *txn, const char *commit_hex,
+		     const char *json, struct err *err)
+{
+	char kbuf[48];
+	MDB_val key;
+
+	snprintf(kbuf, sizeof(kbuf), "%c%s", META_KEY_V1, commit_hex);
+	key.mv_data = kbuf;
+	key.mv_size = strlen(kbuf);
+	return put_text(txn->txn, txn->meta->listings, &key, json, 0, err);
+}
+
+int meta_stat(struct meta *meta, size_t *map_size, size_t *used_bytes,
+	      struct err *err)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc;
+
+	if ((rc = mdb_env_info(meta->env, &info)) ||
+	    (rc = mdb_env_stat(meta->env, &st)))
+		return mdb_fail(err, rc, "cannot read metadata statistics");
+	*map_size = info.me_mapsize;
+	*used_bytes = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	return 0;
+}

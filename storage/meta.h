@@ -1,0 +1,71 @@
+/*
+ * meta.h: the LMDB metadata environment. The key layout is in
+ * meta_keys.h. Transactions are short and one per thread at a time;
+ * values returned through MDB are copied before the transaction ends.
+ */
+#ifndef HAVEN_META_H
+#define HAVEN_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct meta;
+struct meta_txn;
+
+#define REPO_ID_LEN 32
+#define REPO_NAME_MAX 200
+
+/* A repository's record. name is "namespace/name" in its original case. */
+struct repo_record {
+	char id[REPO_ID_LEN + 1];
+	char type[8];	/* "model", "dataset" or "space" */
+	char name[REPO_NAME_MAX];
+	int64_t created;	/* unix seconds */
+	bool private;
+	char gated[8];	/* "" (not gated), "auto" or "manual" */
+};
+
+/* Opens or creates <data>/meta with the given map size in bytes. */
+int meta_open(struct meta **out, const char *data_dir, size_t map_size,
+	      struct err *err);
+void meta_free(struct meta *meta);
+
+int meta_txn_begin(struct meta_txn **out, struct meta *meta, bool write,
+		   struct err *err);
+/* Commits and ends the transaction (also on failure). */
+int meta_txn_commit(struct meta_txn *txn, struct err *err);
+/* Ends the transaction without a change. NULL is a no-op. */
+void meta_txn_abort(struct meta_txn *txn);
+
+/* ERR_NOREPO when absent. type and name are compared case-insensitively. */
+int meta_repo_get(struct meta_txn *txn, const char *type, const char *name,
+		  struct repo_record *out, struct err *err);
+/* ERR_NOREPO when absent. */
+int meta_repo_get_by_id(struct meta_txn *txn, const char *id,
+			struct repo_record *out, struct err *err);
+/* Inserts a new record; ERR_EXISTS if one of that name exists. */
+int meta_repo_insert(struct meta_txn *txn, const struct repo_record *rec,
+		     struct err *err);
+
+/* Visits repos of one type (all types when type is NULL) in key order,
+ * starting after after_key when it is not NULL. fn returning non-zero
+ * stops the walk. */
+typedef int (*meta_repo_fn)(const struct repo_record *rec, void *arg);
+int meta_repo_foreach(struct meta_txn *txn, const char *type,
+		      meta_repo_fn fn, void *arg, struct err *err);
+
+/* Cached per-commit listings (see meta_keys.h). get returns a malloc'd
+ * copy of the JSON text or ERR_NOTFOUND. */
+int meta_listing_get(struct meta_txn *txn, const char *commit_hex,
+		     char **json_out, struct err *err);
+int meta_listing_put(struct meta_txn *txn, const char *commit_hex,
+		     const char *json, struct err *err);
+
+/* Environment statistics for fsck and metrics. */
+int meta_stat(struct meta *meta, size_t *map_size, size_t *used_bytes,
+	      struct err *err);
+
+#endif
