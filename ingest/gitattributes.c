@@ -17,16 +17,37 @@ struct gitattributes {
 	size_t count;
 };
 
+/* Finds the ']' that closes the class opened at p, stepping over
+ * "[:name:]" parts; NULL when the class is not closed. */
+static const char *class_end(const char *p)
+{
+	const char *q = p + 1;
+
+	if (*q == '!' || *q == '^')
+		q++;
+	if (*q == ']')
+		q++;
+	for (; *q; q++) {
+		if (q[0] == '[' && q[1] == ':') {
+			const char *close = strstr(q + 2, ":]");
+			if (!close)
+				return NULL;
+			q = close + 1;
+		} else if (*q == ']') {
+			return q;
+		}
+	}
+	return NULL;
+}
+
 /* Matches one class "[...]" at p against c; returns the class length
  * consumed (0 when malformed), and sets *hit. */
 static size_t match_class(const char *p, char c, bool *hit)
 {
-	const char *end = strchr(p + 1, ']');
+	const char *end = class_end(p);
 	char cls[128], str[2] = { c, '\0' };
 	size_t len;
 
-	if (end == p + 1)
-		end = strchr(p + 2, ']');
 	if (!end || (size_t)(end - p + 1) >= sizeof(cls))
 		return 0;
 	len = (size_t)(end - p + 1);
@@ -39,15 +60,17 @@ static size_t match_class(const char *p, char c, bool *hit)
 static bool wildmatch(const char *p, const char *s)
 {
 	for (; *p; p++, s++) {
-		if (p[0] == '*' && p[1] == '*') {
-			p += 2;
-			if (*p == '/')
-				p++;
-			for (;; s++) {
-				if (wildmatch(p, s))
+		if (p[0] == '*' && p[1] == '*' && (!p[2] || p[2] == '/')) {
+			/* "**" at the end matches everything below; "**" + "/"
+			 * matches zero or more whole folders. */
+			if (!p[2])
+				return true;
+			for (;;) {
+				if (wildmatch(p + 3, s))
 					return true;
-				if (!*s)
+				if (!(s = strchr(s, '/')))
 					return false;
+				s++;
 			}
 		}
 		if (*p == '*') {

@@ -663,6 +663,12 @@ static void req_begin_answer(struct http_request *req, int status,
 	req->resp_nobody = no_length || req->method == HTTP_HEAD;
 	req->resp_length = length;
 	req->resp_chunked = length < 0 && !no_length && !c->close_after;
+	/* The access log: the path only, since a query may carry a signed
+	 * token, and never a header. */
+	log_msg(LOG_INFO, "event=request id=%s peer=%s method=%s path=%s "
+		"status=%d length=%" PRId64, req->id, c->peer,
+		req->method_name ? req->method_name : "-",
+		req->path ? req->path : "-", status, length);
 	http_date(date, time(NULL));
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
 			    http_status_text(status), date);

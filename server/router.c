@@ -74,6 +74,30 @@ fail:
 	return -1;
 }
 
+/* True when a decoded segment has a "." or ".." component (it may hold
+ * slashes that were sent as %2F). No route needs one, and refusing them
+ * here keeps every handler away from relative paths. */
+static bool has_dot_component(const char *seg)
+{
+	while (*seg) {
+		size_t n = strcspn(seg, "/");
+		if ((n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return true;
+		seg += n + (seg[n] == '/');
+	}
+	return false;
+}
+
+static bool segments_hostile(const struct segments *s)
+{
+	for (size_t i = 0; i < s->count; i++) {
+		if (has_dot_component(s->items[i]))
+			return true;
+	}
+	return false;
+}
+
 static bool is_raw_special_ref(const struct segments *s, size_t i)
 {
 	return i + 2 < s->count && !strcmp(s->items[i], "refs") &&
@@ -310,6 +334,13 @@ void router_handle(struct http_request *req, void *app)
 	}
 	if (segments_split(&segs, http_request_path(req)) < 0) {
 		hub_error_replyf(req, ERR_INVALID, "malformed request path");
+		hub_call_free(call);
+		return;
+	}
+	if (segments_hostile(&segs)) {
+		segments_release(&segs);
+		hub_error_replyf(req, ERR_INVALID, "invalid path: '.' and '..' "
+				 "are not allowed in a path");
 		hub_call_free(call);
 		return;
 	}

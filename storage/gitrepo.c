@@ -92,6 +92,7 @@ int gitrepo_resolve(git_repository *repo, const char *rev, git_oid *out,
 		    char *ref_out, size_t ref_size, struct err *err)
 {
 	static const char *const prefixes[] = { "refs/heads/", "refs/tags/" };
+	const char *asked = rev;
 	char name[1024];
 
 	if (!rev[0] || strlen(rev) > 512)
@@ -118,7 +119,7 @@ int gitrepo_resolve(git_repository *repo, const char *rev, git_oid *out,
 	}
 notfound:
 	git_error_clear();
-	return err_set(err, ERR_NOREV, "Invalid rev id: %.200s", rev);
+	return err_set(err, ERR_NOREV, "Invalid rev id: %.200s", asked);
 }
 
 static int build_tree(git_repository *repo, const struct gitrepo_file *files,

@@ -40,7 +40,8 @@ int meta_txn_commit(struct meta_txn *txn, struct err *err);
 /* Ends the transaction without a change. NULL is a no-op. */
 void meta_txn_abort(struct meta_txn *txn);
 
-/* ERR_NOREPO when absent. type and name are compared case-insensitively. */
+/* ERR_NOREPO when absent. name is compared case-insensitively; type is
+ * one of the lower-case type names. */
 int meta_repo_get(struct meta_txn *txn, const char *type, const char *name,
 		  struct repo_record *out, struct err *err);
 /* ERR_NOREPO when absent. */
@@ -50,9 +51,8 @@ int meta_repo_get_by_id(struct meta_txn *txn, const char *id,
 int meta_repo_insert(struct meta_txn *txn, const struct repo_record *rec,
 		     struct err *err);
 
-/* Visits repos of one type (all types when type is NULL) in key order,
- * starting after after_key when it is not NULL. fn returning non-zero
- * stops the walk. */
+/* Visits repos of one type (all types when type is NULL) in key order.
+ * fn returning non-zero stops the walk and is returned. */
 typedef int (*meta_repo_fn)(const struct repo_record *rec, void *arg);
 int meta_repo_foreach(struct meta_txn *txn, const char *type,
 		      meta_repo_fn fn, void *arg, struct err *err);
