@@ -19,8 +19,9 @@
  * handler never answered are freed by http_server_free() without any
  * callback; a handler with work still scheduled on the loop loses it.
  *
- * Caveat: SO_REUSEPORT also lets another process of the same user bind the
- * same port; a port held by a socket without it fails as "in use".
+ * SO_REUSEPORT would also let a second server of the same user bind a
+ * port that is already serving, so a fixed port is first probed with a
+ * plain bind (SO_REUSEADDR only), which any listener on it refuses.
  */
 #include "common/compat.h"
 
@@ -172,6 +173,26 @@ static int worker_init(struct http_worker *w, struct http_server *srv,
 	return 0;
 }
 
+/* Refuses a port another socket already listens on; see the top. */
+static int port_probe(struct http_server *srv, struct sockaddr_storage *ss,
+		      socklen_t len, struct err *err)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	char where[300];
+	int rc = 0;
+
+	if (fd < 0)
+		return 0;	/* the real bind will report it */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)ss, len) < 0 && errno == EADDRINUSE) {
+		addr_format(where, sizeof(where), srv->host, srv->cfg.port);
+		rc = err_set(err, ERR_FAIL, "cannot listen on %s: %s", where,
+			     strerror(EADDRINUSE));
+	}
+	close(fd);
+	return rc;
+}
+
 static int worker_listen(struct http_worker *w, struct sockaddr_storage *ss,
 			 socklen_t len, struct err *err)
 {
@@ -228,7 +249,8 @@ int http_server_new(struct http_server **out,
 	srv->handler = handler;
 	srv->app = app;
 	srv->port = cfg->port;
-	if ((error = addr_resolve(&ss, &len, srv, err)) < 0)
+	if ((error = addr_resolve(&ss, &len, srv, err)) < 0 ||
+	    (srv->port && (error = port_probe(srv, &ss, len, err)) < 0))
 		goto out;
 	for (int i = 0; i < cfg->threads; i++) {
 		srv->nworkers++;

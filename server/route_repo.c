@@ -18,8 +18,10 @@
 #include "server/hub_json.h"
 #include "server/hub_repo.h"
 #include "server/routes.h"
+#include "ingest/modelcard.h"
 
 #define LIST_PAGE_MAX 1000
+#define CARD_MAX (1 << 20)
 
 /* What a property may need to build its value. */
 struct repo_view {
@@ -27,7 +29,80 @@ struct repo_view {
 	struct hub_repo *repo;
 	bool blobs;		/* siblings with size, blobId and lfs */
 	int64_t last_modified;	/* head commit time */
+	bool card_loaded;
+	json_t *card;		/* README front matter, or NULL */
+	json_t *tags;		/* tags derived from it */
 };
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Reads README.md of the revision (a regular file of reasonable size). */
+static char *read_readme(struct hub_repo *r, size_t *len)
+{
+	const struct listing_entry *e = listing_find(r->listing, "README.md");
+	git_blob *blob = NULL;
+	char *text = NULL;
+	git_oid oid;
+
+	if (!e || e->lfs || e->size > CARD_MAX || git_oid_fromstr(&oid, e->oid) < 0 ||
+	    git_blob_lookup(&blob, r->git, &oid) < 0)
+		return NULL;
+	*len = (size_t)git_blob_rawsize(blob);
+	if ((text = malloc(*len + 1))) {
+		memcpy(text, git_blob_rawcontent(blob), *len);
+		text[*len] = '\0';
+	}
+	git_blob_free(blob);
+	return text;
+}
+
+/* Loads the card and its tags once per view. A malformed card leaves
+ * cardData null, as the Hub does; it never fails the request. */
+static void load_card(struct repo_view *v)
+{
+	struct modelcard_files files = { 0 };
+	struct err err = { 0 };
+	char *text;
+	size_t len = 0;
+
+	if (v->card_loaded)
+		return;
+	v->card_loaded = true;
+	if (hub_repo_listing(v->repo, v->call, &err) < 0)
+		return;
+	for (size_t i = 0; i < v->repo->listing->count; i++) {
+		const char *path = v->repo->listing->entries[i].path;
+		files.has_adapter_config |= !strcmp(path, "adapter_config.json");
+		files.has_gguf |= has_suffix(path, ".gguf");
+	}
+	if ((text = read_readme(v->repo, &len))) {
+		modelcard_parse(&v->card, text, len, &err);
+		free(text);
+	}
+	v->tags = modelcard_tags(v->card, &files);
+}
+
+static void view_release(struct repo_view *v)
+{
+	json_decref(v->card);
+	json_decref(v->tags);
+	v->card = v->tags = NULL;
+	v->card_loaded = false;
+}
+
+static json_t *card_field(struct repo_view *v, const char *name)
+{
+	json_t *value;
+
+	load_card(v);
+	value = json_object_get(v->card, name);
+	return json_is_string(value) ? json_copy(value) : json_null();
+}
 
 enum { T_MODEL = 1, T_DATASET = 2, T_SPACE = 4, T_ALL = 7 };
 /* Which default shape includes a property. */
@@ -43,6 +118,20 @@ static json_t *p_zero(struct repo_view *v) { return json_integer(0); }
 static json_t *p_empty_list(struct repo_view *v) { return json_array(); }
 static json_t *p_sha(struct repo_view *v) { return json_string(v->repo->commit_hex); }
 static json_t *p_private(struct repo_view *v) { return json_boolean(v->repo->rec.private); }
+static json_t *p_library(struct repo_view *v) { return card_field(v, "library_name"); }
+static json_t *p_pipeline(struct repo_view *v) { return card_field(v, "pipeline_tag"); }
+
+static json_t *p_card(struct repo_view *v)
+{
+	load_card(v);
+	return v->card ? json_deep_copy(v->card) : json_null();
+}
+
+static json_t *p_tags(struct repo_view *v)
+{
+	load_card(v);
+	return v->tags ? json_copy(v->tags) : json_array();
+}
 
 static json_t *p_author(struct repo_view *v)
 {
@@ -117,11 +206,11 @@ static const struct property {
 	{ "downloadsAllTime", T_MODEL | T_DATASET, 0, p_zero },
 	{ "likes", T_ALL, D_INFO | D_LIST | D_FULL, p_zero },
 	{ "trendingScore", T_ALL, D_INFO | D_LIST | D_FULL, p_zero },
-	{ "tags", T_ALL, D_INFO | D_LIST | D_FULL, p_empty_list },
-	{ "pipeline_tag", T_MODEL, D_INFO | D_LIST | D_FULL, p_null },
-	{ "library_name", T_MODEL, D_INFO | D_LIST | D_FULL, p_null },
+	{ "tags", T_ALL, D_INFO | D_LIST | D_FULL, p_tags },
+	{ "pipeline_tag", T_MODEL, D_INFO | D_LIST | D_FULL, p_pipeline },
+	{ "library_name", T_MODEL, D_INFO | D_LIST | D_FULL, p_library },
 	{ "siblings", T_ALL, D_INFO | D_FULL, p_siblings },
-	{ "cardData", T_ALL, D_INFO | D_FULL, p_null },
+	{ "cardData", T_ALL, D_INFO | D_FULL, p_card },
 	{ "usedStorage", T_ALL, 0, p_used_storage },
 	{ "xetEnabled", T_ALL, 0, p_false },
 	/* Accepted so stock clients never get a 400; Haven has no value. */
@@ -239,6 +328,7 @@ void route_repo_info(struct hub_call *call)
 	}
 	v.last_modified = commit_time(r.git, &r.commit);
 	hub_reply_json(call->req, 200, repo_object(&v, D_INFO));
+	view_release(&v);
 	hub_repo_close(&r);
 }
 
@@ -285,8 +375,47 @@ static bool list_matches(const struct hub_call *call, const struct repo_record *
 	}
 	if (gated && query_bool(q, "gated", false) != (rec->gated[0] != '\0'))
 		return false;
-	/* Tags are not derived yet, so no repository carries one. */
-	return query_count(q, "filter") == 0 && !query_get(q, "pipeline_tag");
+	return true;
+}
+
+static bool has_tag(const json_t *tags, const char *tag)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(tags, i, v) {
+		if (!strcmp(json_string_value(v), tag))
+			return true;
+	}
+	return false;
+}
+
+/* Tag and pipeline filters need the card of the default branch. */
+static bool card_matches(struct hub_call *call, const struct repo_record *rec)
+{
+	const struct query *q = &call->query;
+	const char *pipeline = query_get(q, "pipeline_tag");
+	struct repo_view v = { .call = call };
+	struct err err = { 0 };
+	struct hub_repo r;
+	bool ok = true;
+
+	if (!query_count(q, "filter") && !pipeline)
+		return true;
+	str_copy(call->repo, rec->name, sizeof(call->repo));
+	if (hub_repo_open(&r, call, "", &err) < 0)
+		return false;
+	v.repo = &r;
+	load_card(&v);
+	for (size_t i = 0; ok && i < query_count(q, "filter"); i++)
+		ok = has_tag(v.tags, query_nth(q, "filter", i));
+	if (ok && pipeline) {
+		const char *p = json_string_value(json_object_get(v.card, "pipeline_tag"));
+		ok = p && !strcmp(p, pipeline);
+	}
+	view_release(&v);
+	hub_repo_close(&r);
+	return ok;
 }
 
 static int sort_value(struct list_ctx *lc, struct list_item *it)
@@ -317,7 +446,8 @@ static int collect_item(const struct repo_record *rec, void *arg)
 	struct list_ctx *lc = arg;
 	struct list_item *it;
 
-	if (rec->private || !list_matches(lc->call, rec))
+	if (rec->private || !list_matches(lc->call, rec) ||
+	    !card_matches(lc->call, rec))
 		return 0;
 	if (lc->count == lc->cap) {
 		size_t cap = lc->cap ? lc->cap * 2 : 64;
@@ -407,6 +537,7 @@ static json_t *list_page(struct list_ctx *lc, unsigned shape)
 		v.repo = &r;
 		v.last_modified = commit_time(r.git, &r.commit);
 		json_array_append_new(arr, repo_object(&v, shape));
+		view_release(&v);
 		hub_repo_close(&r);
 	}
 	if (start + n < lc->count && n > 0) {
@@ -440,7 +571,8 @@ void route_repo_list(struct hub_call *call)
 		return;
 	}
 	meta_txn_abort(txn);
-	qsort(lc.items, lc.count, sizeof(*lc.items), cmp_items);
+	if (lc.count)
+		qsort(lc.items, lc.count, sizeof(*lc.items), cmp_items);
 	hub_reply_json(call->req, 200, list_page(&lc, full ? D_FULL : D_LIST));
 	free(lc.items);
 }

@@ -215,7 +215,8 @@ static int collect_referenced(struct store *store, struct sha_set *set,
 				"haven fsck", rl.items[i].type, rl.items[i].name);
 		git_repository_free(repo);
 	}
-	qsort(set->items, set->count, sizeof(*set->items), cmp_sha);
+	if (set->count)
+		qsort(set->items, set->count, sizeof(*set->items), cmp_sha);
 out:
 	free(rl.items);
 	return rc;
@@ -235,8 +236,8 @@ static int sweep_blob(const char *sha, const char *path, void *arg)
 	struct gc_ctx *gc = arg;
 	struct stat st;
 
-	if (bsearch(sha, gc->refs->items, gc->refs->count,
-		    sizeof(*gc->refs->items), cmp_sha) ||
+	if ((gc->refs->count && bsearch(sha, gc->refs->items, gc->refs->count,
+		    sizeof(*gc->refs->items), cmp_sha)) ||
 	    stat(path, &st) < 0 || st.st_mtime > gc->cutoff) {
 		gc->rep->blobs_kept++;
 		return 0;

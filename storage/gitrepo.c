@@ -253,7 +253,9 @@ bool gitrepo_ref_name_valid(const char *kind, const char *name)
 	char full[1024];
 	int valid = 0;
 
-	if (!name[0] || strlen(name) > 256 || !strncmp(name, "refs/", 5))
+	/* HEAD names the default branch in every revision position. */
+	if (!name[0] || strlen(name) > 256 || !strncmp(name, "refs/", 5) ||
+	    !strcmp(name, "HEAD"))
 		return false;
 	snprintf(full, sizeof(full), "refs/%s/%s", kind, name);
 	return git_reference_name_is_valid(&valid, full) == 0 && valid;

@@ -106,7 +106,8 @@ static int build_from_git(struct listing *l, git_repository *repo,
 		gitrepo_fail(err, ERR_FAIL, "cannot list commit tree");
 		goto out;
 	}
-	qsort(l->entries, l->count, sizeof(*l->entries), cmp_entries);
+	if (l->count)
+		qsort(l->entries, l->count, sizeof(*l->entries), cmp_entries);
 	rc = 0;
 out:
 	git_tree_free(tree);
