@@ -44,6 +44,8 @@ const char *err_code_name(int code)
 	case ERR_NOENTRY: return "entry not found";
 	case ERR_RANGE: return "range not satisfiable";
 	case ERR_CORRUPT: return "corrupt";
+	case ERR_GATED: return "gated";
+	case ERR_UNAVAILABLE: return "unavailable";
 	default: return "failure";
 	}
 }

@@ -25,6 +25,8 @@ enum err_code {
 	ERR_NOENTRY = -11,  /* file or folder not found in a revision */
 	ERR_RANGE = -12,    /* unsatisfiable byte range */
 	ERR_CORRUPT = -13,  /* stored data failed a check */
+	ERR_GATED = -14,    /* gated repository, access not granted */
+	ERR_UNAVAILABLE = -15, /* a dependency is down; try again later */
 };
 
 #define ERR_MSG_LEN 256

@@ -6,11 +6,18 @@
 #ifndef HAVEN_APP_H
 #define HAVEN_APP_H
 
+#include <stdbool.h>
+
 #include "storage/store.h"
+
+#define APP_SECRET_LEN 32
 
 struct app {
 	struct store *store;
 	char public_url[1024];	/* no trailing slash */
+	bool require_auth;	/* refuse anonymous requests */
+	/* Signs self-authorising URLs (LFS uploads); kept in the data dir. */
+	unsigned char secret[APP_SECRET_LEN];
 };
 
 #endif

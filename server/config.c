@@ -41,6 +41,12 @@ static const struct option_def {
 	  1, 86400, "seconds an idle keep-alive connection is kept (default 60)" },
 	{ "port_file", OPT_STR, offsetof(struct serve_config, port_file), 4096, 0,
 	  0, "write the bound port to this file (useful with port 0)" },
+	{ "require_auth", OPT_BOOL, offsetof(struct serve_config, require_auth),
+	  0, 0, 0, "refuse requests that carry no token" },
+	{ "tls_cert", OPT_STR, offsetof(struct serve_config, tls_cert), 4096, 0,
+	  0, "serve HTTPS with this PEM certificate chain" },
+	{ "tls_key", OPT_STR, offsetof(struct serve_config, tls_key), 4096, 0, 0,
+	  "the PEM private key of tls_cert" },
 	{ "demo", OPT_BOOL, offsetof(struct serve_config, demo), 0, 0, 0,
 	  "seed the data directory with a small demo model if it lacks it" },
 };

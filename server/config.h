@@ -18,11 +18,14 @@ struct serve_config {
 	char public_url[1024];
 	char port_file[4096];
 	char log_level[16];
+	char tls_cert[4096];
+	char tls_key[4096];
 	long threads;
 	long header_timeout;
 	long io_timeout;
 	long idle_timeout;
 	bool demo;
+	bool require_auth;
 };
 
 /* Fills the defaults: data from $HAVEN_DATA or ./haven-data, listen

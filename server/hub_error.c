@@ -27,6 +27,8 @@ static const struct {
 	{ ERR_AUTH, 401, NULL },
 	{ ERR_FORBIDDEN, 403, NULL },
 	{ ERR_RANGE, 416, NULL },
+	{ ERR_GATED, 403, "GatedRepo" },
+	{ ERR_UNAVAILABLE, 503, NULL },
 	{ ERR_CORRUPT, 500, NULL },
 	{ ERR_FAIL, 500, NULL },
 };
@@ -42,7 +44,9 @@ static size_t find_code(int code)
 
 int hub_error_status(int code, bool anonymous)
 {
-	if (code == ERR_NOREPO && anonymous)
+	/* The Hub never tells an anonymous client whether a repository
+	 * exists, and asks it to log in for a gated one. */
+	if ((code == ERR_NOREPO || code == ERR_GATED) && anonymous)
 		return 401;
 	return error_table[find_code(code)].status;
 }
@@ -86,6 +90,11 @@ void hub_error_reply(struct http_request *req, const struct err *err,
 	if (commit)
 		http_response_header(req, "X-Repo-Commit", commit);
 	http_response_header(req, "Content-Type", "application/json; charset=utf-8");
+	if (hub_error_status(err->code, anonymous) == 401) {
+		/* git asks its credential helper, git-lfs its own, on these. */
+		http_response_header(req, "WWW-Authenticate", "Basic realm=\"Haven\"");
+		http_response_header(req, "LFS-Authenticate", "Basic realm=\"Haven\"");
+	}
 	doc = json_pack("{s:s}", "error", err->msg[0] ? err->msg : "error");
 	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	if (body && text)

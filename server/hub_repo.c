@@ -94,6 +94,7 @@ int hub_repo_open(struct hub_repo *r, struct hub_call *call, const char *rev,
 
 	memset(r, 0, sizeof(*r));
 	if ((rc = repo_lookup(store, call->type, call->repo, &r->rec, err)) < 0 ||
+	    (rc = auth_check_read(call->app, &call->who, &r->rec, err)) < 0 ||
 	    (rc = cached_git(&r->git, store, &r->rec, err)) < 0)
 		return rc;
 	if (!rev)

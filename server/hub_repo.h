@@ -27,9 +27,9 @@ struct hub_repo {
 	struct listing *listing;	/* borrowed; NULL until loaded */
 };
 
-/* Finds call->repo of call->type and opens git. With rev not NULL, also
- * resolves it ("" or NULL rev means the default branch when resolve is
- * true). */
+/* Finds call->repo of call->type, checks that the caller may see it
+ * (RepoNotFound otherwise, as for a missing one) and opens git. With rev
+ * not NULL, also resolves it ("" means the default branch). */
 int hub_repo_open(struct hub_repo *r, struct hub_call *call, const char *rev,
 		  struct err *err);
 

@@ -225,6 +225,7 @@ static void serve_file(struct hub_call *call, bool raw)
 	struct err err = { 0 };
 
 	if (hub_repo_open(&r, call, call->rev, &err) < 0 ||
+	    auth_check_files(call->app, &call->who, &r.rec, &err) < 0 ||
 	    hub_repo_listing(&r, call, &err) < 0) {
 		hub_error_reply(call->req, &err, r.commit_hex[0] ? r.commit_hex : NULL);
 		goto out;

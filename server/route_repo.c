@@ -446,7 +446,8 @@ static int collect_item(const struct repo_record *rec, void *arg)
 	struct list_ctx *lc = arg;
 	struct list_item *it;
 
-	if (rec->private || !list_matches(lc->call, rec) ||
+	if (auth_repo_role(lc->call->app, &lc->call->who, rec) == ROLE_NONE ||
+	    !list_matches(lc->call, rec) ||
 	    !card_matches(lc->call, rec))
 		return 0;
 	if (lc->count == lc->cap) {

@@ -13,7 +13,8 @@
 
 #define MAX_SEGMENTS 256
 
-enum { M_GET = 1, M_HEAD = 2, M_POST = 4 };
+enum { M_GET = 1, M_HEAD = 2, M_POST = 4, M_PUT = 8, M_DELETE = 16 };
+#define M_READ (M_GET | M_HEAD)
 
 typedef void (*route_fn)(struct hub_call *call);
 
@@ -25,18 +26,40 @@ static const struct route {
 	const char *pattern;
 	route_fn handler;
 } routes[] = {
-	{ M_GET | M_HEAD, "/api/health", route_health },
-	{ M_GET | M_HEAD, "/api/{types}", route_repo_list },
-	{ M_GET | M_HEAD, "/api/{types}/{repo}", route_repo_info },
-	{ M_GET | M_HEAD, "/api/{types}/{repo}/revision/{rev*}", route_repo_info },
-	{ M_GET | M_HEAD, "/api/{types}/{repo}/tree/{rev}/{path*}", route_tree },
+	{ M_READ, "/api/health", route_health },
+	{ M_GET, "/api/whoami-v2", route_whoami },
+	{ M_POST, "/api/repos/create", route_repo_create },
+	{ M_DELETE, "/api/repos/delete", route_repo_delete },
+	{ M_POST, "/api/repos/move", route_repo_move },
+	{ M_POST, "/api/validate-yaml", route_validate_yaml },
+	{ M_READ | M_PUT | M_POST, "/api/lfs/{path*}", route_lfs_transfer },
+	{ M_READ, "/api/{types}", route_repo_list },
+	{ M_READ, "/api/{types}/{repo}", route_repo_info },
+	{ M_READ, "/api/{types}/{repo}/revision/{rev*}", route_repo_info },
+	{ M_READ, "/api/{types}/{repo}/tree/{rev}/{path*}", route_tree },
 	{ M_POST, "/api/{types}/{repo}/paths-info/{rev*}", route_paths_info },
-	{ M_GET | M_HEAD, "/api/{types}/{repo}/refs", route_refs },
-	{ M_GET | M_HEAD, "/api/{types}/{repo}/commits/{rev*}", route_commits },
+	{ M_READ, "/api/{types}/{repo}/refs", route_refs },
+	{ M_READ, "/api/{types}/{repo}/commits/{rev*}", route_commits },
 	{ M_GET, "/api/{types}/{repo}/xet-read-token/{rev*}", route_xet_token },
 	{ M_GET, "/api/{types}/{repo}/xet-write-token/{rev*}", route_xet_token },
-	{ M_GET | M_HEAD, "/{prefix}{repo}/resolve/{rev}/{path*}", route_resolve },
-	{ M_GET | M_HEAD, "/{prefix}{repo}/raw/{rev}/{path*}", route_raw },
+	{ M_PUT, "/api/{types}/{repo}/settings", route_repo_settings },
+	{ M_GET | M_POST, "/api/{types}/{repo}/user-access-request/{rev*}",
+	  route_access_requests },
+	{ M_POST, "/api/{types}/{repo}/ask-access", route_access_requests },
+	{ M_POST | M_DELETE, "/api/{types}/{repo}/branch/{rev*}", route_branch },
+	{ M_POST | M_DELETE, "/api/{types}/{repo}/tag/{rev*}", route_tag },
+	{ M_POST, "/api/{types}/{repo}/preupload/{rev*}", route_preupload },
+	{ M_POST, "/api/{types}/{repo}/commit/{rev*}", route_commit },
+	{ M_GET | M_POST, "/api/{types}/{repo}/discussions", route_discussions },
+	{ M_GET, "/api/{types}/{repo}/discussions/{rev*}", route_discussions },
+	{ M_READ, "/{prefix}{repo}/resolve/{rev}/{path*}", route_resolve },
+	{ M_READ, "/{prefix}{repo}/raw/{rev}/{path*}", route_raw },
+	{ M_POST, "/{prefix}{gitrepo}/info/lfs/objects/batch", route_lfs_batch },
+	{ M_POST | M_GET, "/{prefix}{gitrepo}/info/lfs/locks/{path*}", route_lfs_locks },
+	{ M_POST | M_GET, "/{prefix}{gitrepo}/info/lfs/locks", route_lfs_locks },
+	{ M_GET, "/{prefix}{gitrepo}/info/refs", route_git_info_refs },
+	{ M_POST, "/{prefix}{gitrepo}/git-upload-pack", route_git_service },
+	{ M_POST, "/{prefix}{gitrepo}/git-receive-pack", route_git_service },
 };
 
 struct segments {
@@ -167,11 +190,15 @@ static bool match_token(struct hub_call *call, const char *tok, size_t toklen,
 		}
 		return true;
 	}
-	if (!strncmp(tok, "{repo}", toklen)) {
+	if (!strncmp(tok, "{repo}", toklen) || !strncmp(tok, "{gitrepo}", toklen)) {
+		size_t n;
 		if (*i + 2 > s->count)
 			return false;
 		snprintf(call->repo, sizeof(call->repo), "%s/%s", s->items[*i],
 			 s->items[*i + 1]);
+		n = strlen(call->repo);
+		if (tok[1] == 'g' && n > 4 && !strcmp(call->repo + n - 4, ".git"))
+			call->repo[n - 4] = '\0';
 		*i += 2;
 		return true;
 	}
@@ -238,6 +265,8 @@ static unsigned method_bit(enum http_method m)
 	case HTTP_GET: return M_GET;
 	case HTTP_HEAD: return M_HEAD;
 	case HTTP_POST: return M_POST;
+	case HTTP_PUT: return M_PUT;
+	case HTTP_DELETE: return M_DELETE;
 	default: return 0;
 	}
 }
@@ -252,7 +281,25 @@ void hub_call_free(struct hub_call *call)
 
 bool hub_call_anonymous(const struct hub_call *call)
 {
-	return !http_request_header(call->req, "Authorization");
+	return !call->who.authenticated;
+}
+
+/* Identifies the caller; answers 401 itself and returns false when the
+ * credentials are bad, or missing where the deployment requires them. */
+static bool identify(struct hub_call *call)
+{
+	struct err err = { 0 };
+
+	if (auth_identify(call->app, call->req, &call->who, &err) < 0) {
+		hub_error_reply(call->req, &err, NULL);
+		return false;
+	}
+	if (call->app->require_auth && !call->who.authenticated) {
+		hub_error_replyf(call->req, ERR_AUTH, "this server requires a "
+				 "token: pass one with Authorization: Bearer");
+		return false;
+	}
+	return true;
 }
 
 static void reply_options(struct http_request *req)
@@ -347,13 +394,21 @@ void router_handle(struct http_request *req, void *app)
 	route = find_route(&segs, call, method_bit(http_request_method(req)),
 			   &path_matched);
 	segments_release(&segs);
-	if (route)
+	if (!route) {
+		if (path_matched)
+			hub_error_replyf(req, ERR_INVALID, "method %s not allowed "
+					 "here", http_request_method_name(req));
+		else
+			hub_error_replyf(req, ERR_NOTFOUND, "no such endpoint");
+		hub_call_free(call);
+		return;
+	}
+	/* Health checks and signed transfer URLs authorise themselves. */
+	if (route->handler == route_health ||
+	    route->handler == route_lfs_transfer || identify(call))
 		route->handler(call);
-	else if (path_matched)
-		hub_error_replyf(req, ERR_INVALID, "method %s not allowed here",
-				 http_request_method_name(req));
 	else
-		hub_error_replyf(req, ERR_NOTFOUND, "no such endpoint");
-	if (!route || !call->async)
+		call->async = false;
+	if (!call->async)
 		hub_call_free(call);
 }

@@ -9,6 +9,7 @@
  *   {rev}     one segment, or the raw forms refs/pr/N and refs/convert/X
  *   {rev*}    all remaining segments joined with '/'
  *   {path*}   all remaining segments joined with '/', possibly empty
+ *   {gitrepo} like {repo}, with an optional ".git" after the name
  *
  * A handler owns nothing but may keep the call past its return by setting
  * call->async; it must then call hub_call_free() after it has answered.
@@ -19,6 +20,7 @@
 #include <stdbool.h>
 
 #include "server/app.h"
+#include "server/auth.h"
 #include "server/http.h"
 #include "server/query.h"
 #include "storage/meta.h"
@@ -35,6 +37,7 @@ struct hub_call {
 	char repo[REPO_NAME_MAX];
 	char rev[CALL_REV_MAX];	/* "" when the route has none */
 	char path[CALL_PATH_MAX];
+	struct principal who;	/* identified before the handler runs */
 	bool async;
 };
 #define HUB_CALL_MAGIC 0x48554243u
@@ -44,7 +47,7 @@ void router_handle(struct http_request *req, void *app);
 
 void hub_call_free(struct hub_call *call);
 
-/* True when the request carries credentials (changes 404 into 401 rules). */
+/* True when the caller sent no credentials (changes 404 into 401). */
 bool hub_call_anonymous(const struct hub_call *call);
 
 #endif

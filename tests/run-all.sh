@@ -61,39 +61,13 @@ step() {
 
 # --- 1. Dependencies ----------------------------------------------------------
 
-packages="build-essential autoconf automake libtool pkg-config
-	libevent-dev liblmdb-dev libgit2-dev libssl-dev libhttp-parser-dev
-	libjansson-dev libyaml-dev curl ca-certificates git git-lfs
-	python3 python3-httpx python3-filelock python3-yaml python3-tqdm
-	python3-fsspec python3-packaging"
-
+# One list of packages for the quick start and the tests: deploy/install-deps.sh.
 install_deps() {
-	local missing="" p sudo=""
 	if ! command -v dpkg-query >/dev/null 2>&1; then
-		echo "not a Debian-like system: install the equivalent of: $packages nodejs npm"
+		echo "not a Debian-like system: install what deploy/install-deps.sh lists"
 		return 0
 	fi
-	for p in $packages; do
-		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" ||
-			missing="$missing $p"
-	done
-	# node and npm may come from elsewhere (e.g. a nodejs that bundles npm).
-	command -v node >/dev/null 2>&1 || missing="$missing nodejs"
-	command -v npm >/dev/null 2>&1 || missing="$missing npm"
-	if [ -z "$missing" ]; then
-		echo "all build and test dependencies are installed"
-		return 0
-	fi
-	echo "installing:$missing"
-	if [ "$(id -u)" -ne 0 ]; then
-		command -v sudo >/dev/null 2>&1 || {
-			echo "not root and no sudo: install$missing by hand"
-			return 1
-		}
-		sudo="sudo"
-	fi
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+	sh "$root/deploy/install-deps.sh" --test
 }
 
 check_tools() {
