@@ -194,6 +194,19 @@ static void send_lfs_object(struct hub_call *call, const struct hub_repo *r,
 	http_response_send_file(call->req, status, fd, (off_t)off, (off_t)len);
 }
 
+/* HEAD needs the size, which the listing has: no need to read the blob. */
+static void send_git_blob_head(struct hub_call *call, const struct hub_repo *r,
+			       const struct listing_entry *e)
+{
+	uint64_t size = e->lfs ? e->pointer_size : e->size, off, len;
+	int status;
+
+	if (!apply_range(call->req, size, &off, &len, &status))
+		return;
+	http_response_begin(call->req, status, (int64_t)len);
+	http_response_end(call->req);
+}
+
 static void send_git_blob(struct hub_call *call, const struct hub_repo *r,
 			  const struct listing_entry *e)
 {
@@ -203,6 +216,10 @@ static void send_git_blob(struct hub_call *call, const struct hub_repo *r,
 	uint64_t size, off, len;
 	int status;
 
+	if (http_request_method(call->req) == HTTP_HEAD) {
+		send_git_blob_head(call, r, e);
+		return;
+	}
 	if (git_oid_fromstr(&oid, e->oid) < 0 ||
 	    git_blob_lookup(&blob, r->git, &oid) < 0) {
 		hub_error_replyf(call->req, ERR_CORRUPT, "cannot read '%s'", e->path);
