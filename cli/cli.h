@@ -16,6 +16,11 @@ int cmd_repo(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_hook(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_org(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_access(int argc, char **argv);
 
 /* The data directory: the flag's value, else $HAVEN_DATA, else
  * ./haven-data. */

@@ -19,6 +19,11 @@ static const struct command {
 	{ "import", cmd_import, "turn a local folder into a commit" },
 	{ "fsck", cmd_fsck, "check that every reference resolves" },
 	{ "gc", cmd_gc, "remove blobs nothing references" },
+	{ "hook", cmd_hook, "git hooks run by the server (not by hand)" },
+	{ "user", cmd_user, "create users" },
+	{ "org", cmd_org, "create organisations and set their members" },
+	{ "token", cmd_token, "create, list and revoke access tokens" },
+	{ "access", cmd_access, "list, approve and reject gated access requests" },
 };
 
 static void usage(FILE *out)

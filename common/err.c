@@ -46,6 +46,7 @@ const char *err_code_name(int code)
 	case ERR_CORRUPT: return "corrupt";
 	case ERR_GATED: return "gated";
 	case ERR_UNAVAILABLE: return "unavailable";
+	case ERR_MOVED: return "moved";
 	default: return "failure";
 	}
 }

@@ -27,6 +27,7 @@ enum err_code {
 	ERR_CORRUPT = -13,  /* stored data failed a check */
 	ERR_GATED = -14,    /* gated repository, access not granted */
 	ERR_UNAVAILABLE = -15, /* a dependency is down; try again later */
+	ERR_MOVED = -16,    /* repository renamed; the answer redirects */
 };
 
 #define ERR_MSG_LEN 256

@@ -5,6 +5,7 @@
 
 #include <fnmatch.h>
 
+#include "common/err.h"
 #include "ingest/gitattributes.h"
 
 struct rule {
@@ -208,4 +209,29 @@ bool gitattributes_is_lfs(const struct gitattributes *ga, const char *path)
 			return ga->rules[i].lfs == 1;
 	}
 	return false;
+}
+
+int gitattributes_track(char **text, size_t *len, const char *path)
+{
+	size_t need = *len + strlen(path) * 11 + 64;
+	char *t = realloc(*text, need), *p;
+
+	if (!t)
+		return ERR_FAIL;
+	*text = t;
+	p = t + *len;
+	if (*len && t[*len - 1] != '\n')
+		*p++ = '\n';
+	for (const char *s = path; *s; s++) {
+		if (*s == ' ') {
+			memcpy(p, "[[:space:]]", 11);
+			p += 11;
+		} else {
+			*p++ = *s;
+		}
+	}
+	p += snprintf(p, need - (size_t)(p - t),
+		      " filter=lfs diff=lfs merge=lfs -text\n");
+	*len = (size_t)(p - t);
+	return 0;
 }

@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "ingest/gitattributes.h"
 #include "ingest/import.h"
+#include "storage/lfs_claims.h"
 #include "storage/lfs_pointer.h"
 #include "storage/listing.h"
 
@@ -114,6 +115,7 @@ static char *current_attributes(git_repository *repo, const git_oid *parent,
 
 struct import_ctx {
 	struct store *store;
+	const char *repo_id;
 	git_repository *repo;
 	const char *dir;
 	struct gitattributes *attrs;
@@ -123,31 +125,10 @@ struct import_ctx {
 	struct import_result *res;
 };
 
-/* Appends an LFS line for a path no pattern covers; spaces are written as
- * [[:space:]] the way git-lfs track does. */
+/* Appends an LFS line for a path no pattern covers. */
 static int track_path(struct import_ctx *ic, const char *path)
 {
-	size_t need = ic->attr_len + strlen(path) * 11 + 64;
-	char *t = realloc(ic->attr_text, need), *p;
-
-	if (!t)
-		return ERR_FAIL;
-	ic->attr_text = t;
-	p = t + ic->attr_len;
-	if (ic->attr_len && t[ic->attr_len - 1] != '\n')
-		*p++ = '\n';
-	for (const char *s = path; *s; s++) {
-		if (*s == ' ') {
-			memcpy(p, "[[:space:]]", 11);
-			p += 11;
-		} else {
-			*p++ = *s;
-		}
-	}
-	p += snprintf(p, need - (size_t)(p - t),
-		      " filter=lfs diff=lfs merge=lfs -text\n");
-	ic->attr_len = (size_t)(p - t);
-	return 0;
+	return gitattributes_track(&ic->attr_text, &ic->attr_len, path);
 }
 
 static int store_file(struct import_ctx *ic, const char *rel,
@@ -174,7 +155,8 @@ static int store_file(struct import_ctx *ic, const char *rel,
 			return gitrepo_fail(err, ERR_FAIL, "cannot store file");
 		return 0;
 	}
-	if ((rc = blob_put_file(ic->store->blobs, full, sha, &size, err)) < 0)
+	if ((rc = blob_put_file(ic->store->blobs, full, sha, &size, err)) < 0 ||
+	    (rc = lfs_claim_add(ic->store->meta, ic->repo_id, sha, err)) < 0)
 		return rc;
 	lfs_pointer_format(ptr, sizeof(ptr), sha, size);
 	if (git_blob_create_from_buffer(&gf->blob, ic->repo, ptr, strlen(ptr)) < 0)
@@ -294,6 +276,7 @@ int import_folder(struct store *store, const char *dir,
 	    (rc = branch_parent(ic.repo, opt.branch, &parent, &branch_existed,
 				err)) < 0)
 		goto out;
+	ic.repo_id = rec.id;
 	ic.attr_text = current_attributes(ic.repo, &parent, dir, &ic.attr_len);
 	ic.attrs = gitattributes_parse(ic.attr_text, ic.attr_len);
 	if (!ic.attrs) {

@@ -18,6 +18,7 @@
 #define HAVEN_AUTH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "storage/accounts.h"
@@ -33,6 +34,7 @@ struct principal {
 	enum role token_role;
 	char token_name[ACCOUNT_NAME_MAX];
 	char token_id[TOKEN_ID_LEN + 1];
+	int64_t token_created;	/* unix seconds, for whoami */
 };
 
 /* Fills who from the request's Authorization header; ERR_AUTH for bad

@@ -2,7 +2,9 @@
  * http.h: Haven's HTTP/1.1 connection layer, on libevent bufferevents and
  * the http-parser library. It streams request bodies (an upload of any size
  * goes to its consumer in chunks, with bounded memory) and sends files with
- * sendfile on plain TCP.
+ * sendfile on plain TCP. With a certificate and key it speaks HTTPS only
+ * (OpenSSL, TLS 1.2 and later); files then go out in bounded chunks read
+ * as the connection drains, since sendfile cannot encrypt.
  *
  * Threads: http_server_new() binds one listening socket per worker thread
  * on the same port (SO_REUSEPORT); each worker runs its own event_base.
@@ -72,10 +74,17 @@ struct http_server_config {
 	int header_timeout_s;        /* time to send a whole head; 0 = 10 */
 	int idle_timeout_s;          /* keep-alive idle; 0 = 60 */
 	int io_timeout_s;            /* no progress reading or writing; 0 = 60 */
+	/* HTTPS: a PEM certificate chain (leaf first) and its PEM private
+	 * key. Both NULL or "" = plain HTTP; one without the other is an
+	 * error. */
+	const char *tls_cert;
+	const char *tls_key;
 };
 
-/* Binds the listening sockets. A taken port or bad address fails here with
- * a one-line message in err. The caller owns *out. */
+/* Binds the listening sockets and loads the TLS certificate and key, if
+ * any. A taken port, a bad address, an unreadable certificate or key, or a
+ * key that does not match the certificate fails here with a one-line
+ * message in err. The caller owns *out. */
 int http_server_new(struct http_server **out,
 		    const struct http_server_config *cfg,
 		    http_handler_fn handler, void *app, struct err *err);
@@ -148,7 +157,8 @@ void http_response_send(struct http_request *req, int status,
 			struct evbuffer *body);
 
 /* Sends status and length bytes of fd from offset, with sendfile where the
- * connection allows. Takes ownership of fd (closed by the server). */
+ * connection allows; over TLS, in bounded chunks read as the client takes
+ * them. Takes ownership of fd (closed by the server). */
 void http_response_send_file(struct http_request *req, int status, int fd,
 			     off_t offset, off_t length);
 

@@ -37,6 +37,15 @@
  * closes first: it then becomes an orphan of the worker, its answer is
  * dropped and answering frees it (http_server_free() frees orphans that
  * were never answered).
+ *
+ * HTTPS: the bufferevent is libevent's OpenSSL one, doing the handshake
+ * itself; everything above sees plain bytes in the same evbuffers. The
+ * handshake counts against the header deadline, and a failed one (plain
+ * HTTP or garbage sent to the TLS port) ends only that connection. Files
+ * cannot go out with sendfile, and libevent would map a whole file into
+ * memory instead, so the server reads FILE_CHUNK bytes at a time with
+ * pread whenever the queued output falls to FILE_LOW: a download of any
+ * size holds a few hundred KiB.
  */
 #include "common/compat.h"
 
@@ -51,7 +60,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -64,6 +76,10 @@
 #define LINGER_S 2
 /* Bytes read from the socket per read callback. */
 #define READ_CHUNK (64 * 1024)
+/* A file sent over TLS: bytes read per step, and the queued output at or
+ * below which the next step runs. */
+#define FILE_CHUNK (256 * 1024)
+#define FILE_LOW (128 * 1024)
 
 enum conn_state { CONN_HEAD, CONN_ACTIVE, CONN_IDLE, CONN_LINGER };
 
@@ -131,6 +147,10 @@ struct http_request {
 	void *drain_arg;
 	size_t drain_low;
 	struct event *notify_ev; /* callbacks owed to an orphan */
+	/* A file still to be read into the output (TLS only; -1 = none). */
+	int file_fd;
+	off_t file_off;
+	uint64_t file_left;
 };
 
 struct http_conn {
@@ -148,6 +168,7 @@ struct http_conn {
 	bool close_after;        /* close once the current answer is out */
 	bool eof;
 	bool read_timeout_on;
+	bool tls;
 	char peer[INET6_ADDRSTRLEN];
 };
 
@@ -204,6 +225,7 @@ static struct http_request *req_new(struct http_conn *c)
 	req->minor = 1;
 	req->content_length = -1;
 	req->resp_length = -1;
+	req->file_fd = -1;
 	str_copy(req->peer, c->peer, sizeof(req->peer));
 	request_id_make(req->id);
 	return req;
@@ -222,6 +244,8 @@ static void req_free(struct http_request *req)
 		evbuffer_free(req->body);
 	if (req->resp_headers)
 		evbuffer_free(req->resp_headers);
+	if (req->file_fd >= 0)
+		close(req->file_fd);
 	free(req->arena);
 	free(req->hdrs);
 	req->magic = 0;
@@ -818,6 +842,13 @@ static enum step conn_linger(struct http_conn *c)
 	c->req = NULL;
 	if (c->eof)
 		return STEP_CLOSE;
+	/* TLS says "that was all" with close_notify, so that a client
+	 * reading to the end does not take the close for a truncation. The
+	 * output is empty: the alert goes out after the answer. */
+	if (c->tls) {
+		SSL_shutdown(bufferevent_openssl_get_ssl(c->bev));
+		ERR_clear_error();
+	}
 	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	c->state = CONN_LINGER;
 	conn_timer_arm(c, LINGER_S);
@@ -833,6 +864,43 @@ static enum step conn_next_request(struct http_conn *c)
 	c->state = CONN_IDLE;
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	conn_timer_arm(c, conn_cfg(c)->idle_timeout_s);
+	return STEP_AGAIN;
+}
+
+/* Reads the next piece of a file being sent over TLS into the output. A
+ * read error or a file that got shorter cuts the answer: the connection
+ * closes, which is how the client learns that the body is incomplete. */
+static enum step conn_fill_file(struct http_conn *c)
+{
+	struct http_request *req = c->req;
+	size_t want = req->file_left < FILE_CHUNK ? (size_t)req->file_left :
+						    FILE_CHUNK;
+	struct evbuffer_iovec v;
+	ssize_t n = -1;
+
+	errno = ENOMEM;
+	if (evbuffer_reserve_space(conn_out(c), (ev_ssize_t)want, &v, 1) == 1) {
+		do
+			n = pread(req->file_fd, v.iov_base, want,
+				  req->file_off);
+		while (n < 0 && errno == EINTR);
+	}
+	if (n <= 0) {
+		log_msg(LOG_WARN, "event=http_send_file_fail id=%s error=\"%s\"",
+			req->id, n == 0 ? "file shorter than announced" :
+					  strerror(errno));
+		req->file_left = 0;
+		c->close_after = true;
+	} else {
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(conn_out(c), &v, 1);
+		req->file_off += n;
+		req->file_left -= (uint64_t)n;
+	}
+	if (req->file_left == 0) {
+		close(req->file_fd);
+		req->file_fd = -1;
+	}
 	return STEP_AGAIN;
 }
 
@@ -854,6 +922,8 @@ static enum step conn_step_active(struct http_conn *c)
 		req_fire_drain(req);
 		return STEP_AGAIN;
 	}
+	if (req->file_left > 0)
+		return queued <= FILE_LOW ? conn_fill_file(c) : STEP_WAIT;
 	if (!req->resp_done || queued > 0)
 		return STEP_WAIT;
 	if (c->close_after)
@@ -935,11 +1005,29 @@ static void conn_pump_cb(evutil_socket_t fd, short what, void *arg)
 	conn_pump(c);
 }
 
+/* The first OpenSSL error libevent kept for the connection, if any (a
+ * failed handshake says why here); the rest are dropped. */
+static const char *conn_tls_error(struct http_conn *c)
+{
+	const char *reason = NULL;
+	unsigned long e;
+
+	if (!c->tls)
+		return "";
+	while ((e = bufferevent_get_openssl_error(c->bev)))
+		if (!reason)
+			reason = ERR_reason_error_string(e);
+	return reason ? reason : "";
+}
+
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct http_conn *c = arg;
 
 	HTTP_CHECK_OBJ(c, HTTP_CONN_MAGIC);
+	/* The TLS handshake is done: nothing to do until bytes arrive. */
+	if (what == BEV_EVENT_CONNECTED)
+		return;
 	/* A client that half-closes after a complete request still gets its
 	 * answer; any other end, error or timeout closes the connection. */
 	if ((what & BEV_EVENT_EOF) && c->state == CONN_ACTIVE &&
@@ -949,8 +1037,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_pump(c);
 		return;
 	}
-	log_msg(LOG_DEBUG, "event=http_conn_end peer=%s what=0x%x errno=%d",
-		c->peer, (unsigned)what, EVUTIL_SOCKET_ERROR());
+	log_msg(LOG_DEBUG, "event=http_conn_end peer=%s what=0x%x errno=%d "
+		"tls_error=\"%s\"", c->peer, (unsigned)what,
+		EVUTIL_SOCKET_ERROR(), conn_tls_error(c));
 	conn_free(c);
 }
 
@@ -978,6 +1067,36 @@ static void peer_format(char *out, size_t size, const struct sockaddr *sa)
 		str_copy(out, "unknown", size);
 }
 
+/* A plain socket bufferevent, or a TLS one that starts with the server
+ * side of the handshake. NULL on failure, with fd still open. */
+static struct bufferevent *conn_bev_new(struct http_conn *c,
+					evutil_socket_t fd)
+{
+	struct http_worker *w = c->worker;
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (!w->srv->tls)
+		return bufferevent_socket_new(w->base, fd,
+					      BEV_OPT_CLOSE_ON_FREE);
+	if (!(ssl = SSL_new(w->srv->tls)))
+		return NULL;
+	/* On failure libevent frees ssl (BEV_OPT_CLOSE_ON_FREE) but leaves
+	 * fd open. Deferred callbacks keep ours out of the middle of
+	 * libevent's own handshake and record loops. */
+	bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
+					     BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE |
+					     BEV_OPT_DEFER_CALLBACKS);
+	if (!bev)
+		return NULL;
+	/* A client that closes without close_notify has still said all it
+	 * had to say: EOF, not an error. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	c->tls = true;
+	return bev;
+}
+
 void http_conn_new(struct http_worker *w, evutil_socket_t fd,
 		   const struct sockaddr *sa)
 {
@@ -991,8 +1110,7 @@ void http_conn_new(struct http_worker *w, evutil_socket_t fd,
 	c->magic = HTTP_CONN_MAGIC;
 	c->worker = w;
 	peer_format(c->peer, sizeof(c->peer), sa);
-	if (!(c->bev = bufferevent_socket_new(w->base, fd,
-					      BEV_OPT_CLOSE_ON_FREE)))
+	if (!(c->bev = conn_bev_new(c, fd)))
 		goto fail;
 	c->timer = evtimer_new(w->base, conn_timer_cb, c);
 	c->pump_ev = event_new(w->base, -1, 0, conn_pump_cb, c);
@@ -1238,6 +1356,12 @@ void http_response_send_file(struct http_request *req, int status, int fd,
 	req_begin_answer(req, status, (int64_t)length);
 	if (req->resp_nobody || length == 0) {
 		close(fd);
+	} else if (req->conn->tls) {
+		/* conn_fill_file() reads it as the client takes it. */
+		req->file_fd = fd;
+		req->file_off = offset;
+		req->file_left = (uint64_t)length;
+		bufferevent_setwatermark(req->conn->bev, EV_WRITE, FILE_LOW, 0);
 	} else if (out_add_file(conn_out(req->conn), fd, offset, length) < 0) {
 		/* The head promised a body that cannot follow. */
 		log_msg(LOG_WARN, "event=http_send_file_fail id=%s", req->id);
@@ -1295,8 +1419,8 @@ void http_response_end(struct http_request *req)
 	if (req->resp_chunked && !req->resp_nobody)
 		evbuffer_add(conn_out(req->conn), "0\r\n\r\n", 5);
 	/* A producer that gave up early leaves a short body: only closing
-	 * the connection tells the client. */
-	if (req->resp_length >= 0 &&
+	 * the connection tells the client. A HEAD answer has no body. */
+	if (!req->resp_nobody && req->resp_length >= 0 &&
 	    req->resp_written < (uint64_t)req->resp_length)
 		req->conn->close_after = true;
 	conn_schedule(req->conn);

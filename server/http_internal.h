@@ -41,6 +41,7 @@
 struct event_base;
 struct event;
 struct evconnlistener;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 #define HTTP_SERVER_MAGIC 0x48737276u  /* "Hsrv" */
 #define HTTP_WORKER_MAGIC 0x48777272u  /* "Hwrk" */
@@ -79,6 +80,9 @@ struct http_server {
 	unsigned magic;
 	struct http_server_config cfg; /* defaults filled in; host is ours */
 	char host[256];
+	/* HTTPS when set: shared by every worker (OpenSSL 3 makes the
+	 * context safe to use from several threads once configured). */
+	struct ssl_ctx_st *tls;
 	http_handler_fn handler;
 	void *app;
 	int port;

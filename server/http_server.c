@@ -22,6 +22,12 @@
  * SO_REUSEPORT would also let a second server of the same user bind a
  * port that is already serving, so a fixed port is first probed with a
  * plain bind (SO_REUSEADDR only), which any listener on it refuses.
+ *
+ * HTTPS: one SSL_CTX, made here before any socket is bound, holds the
+ * certificate chain and key; each accepted connection gets its own SSL
+ * from it (http_conn.c). A missing file, a file that is not PEM, an
+ * encrypted key (no one is there to type a passphrase) or a key that does
+ * not belong to the certificate is reported as one line naming the file.
  */
 #include "common/compat.h"
 
@@ -33,6 +39,9 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -106,6 +115,118 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 	http_conn_close_all(w);
 	event_base_loopexit(w->base, NULL);
 }
+
+/* --- TLS --- */
+
+/* The reason of the first error in OpenSSL's queue (the root cause;
+ * later ones say which layer gave up), and the queue cleared. */
+static const char *tls_reason(void)
+{
+	unsigned long e = ERR_peek_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	ERR_clear_error();
+	return r ? r : "unknown error";
+}
+
+/* Never asks for a passphrase: an encrypted key fails to load. */
+static int tls_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	return 0;
+}
+
+/* Only HTTP/1.1 is spoken; saying so spares clients a guess. */
+static int tls_alpn_select(SSL *ssl, const unsigned char **out,
+			   unsigned char *outlen, const unsigned char *in,
+			   unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x08http/1.1";
+	unsigned char *sel = NULL;
+
+	if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in,
+				  inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int tls_file_check(const char *what, const char *path,
+			  struct err *err)
+{
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return err_set(err, ERR_INVALID, "cannot read TLS %s '%s': %s",
+			       what, path, strerror(errno));
+	fclose(f);
+	return 0;
+}
+
+static int tls_key_load(SSL_CTX *ctx, const char *cert, const char *key,
+			struct err *err)
+{
+	EVP_PKEY *pkey = NULL;
+	BIO *bio;
+	int rc = 0;
+
+	if (!(bio = BIO_new_file(key, "r")) ||
+	    !(pkey = PEM_read_bio_PrivateKey(bio, NULL, tls_no_passphrase,
+					     NULL)))
+		rc = err_set(err, ERR_INVALID,
+			     "TLS key '%s' is not an unencrypted PEM private "
+			     "key: %s", key, tls_reason());
+	else if (SSL_CTX_use_PrivateKey(ctx, pkey) != 1 ||
+		 SSL_CTX_check_private_key(ctx) != 1)
+		rc = err_set(err, ERR_INVALID,
+			     "TLS key '%s' does not match certificate '%s'",
+			     key, cert);
+	ERR_clear_error();
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
+	return rc;
+}
+
+static int tls_setup(struct http_server *srv,
+		     const struct http_server_config *cfg, struct err *err)
+{
+	const char *cert = cfg->tls_cert, *key = cfg->tls_key;
+	SSL_CTX *ctx;
+	int rc;
+
+	if (!cert || !*cert || !key || !*key)
+		return err_set(err, ERR_INVALID,
+			       "TLS needs both a certificate and a key "
+			       "(tls_cert and tls_key)");
+	if ((rc = tls_file_check("certificate", cert, err)) < 0 ||
+	    (rc = tls_file_check("key", key, err)) < 0)
+		return rc;
+	if (!(ctx = SSL_CTX_new(TLS_server_method())))
+		return err_set(err, ERR_FAIL, "cannot create TLS context: %s",
+			       tls_reason());
+	srv->tls = ctx;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* No client-started renegotiation (a cheap way to burn server CPU);
+	 * the server's cipher order wins. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+			    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Idle keep-alive connections give their record buffers back. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_default_passwd_cb(ctx, tls_no_passphrase);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+		return err_set(err, ERR_INVALID,
+			       "TLS certificate '%s' is not a PEM certificate "
+			       "chain: %s", cert, tls_reason());
+	return tls_key_load(ctx, cert, key, err);
+}
+
+static bool tls_wanted(const struct http_server_config *cfg)
+{
+	return (cfg->tls_cert && *cfg->tls_cert) ||
+	       (cfg->tls_key && *cfg->tls_key);
+}
+
+/* --- listening --- */
 
 static void addr_format(char *out, size_t size, const char *host, int port)
 {
@@ -249,7 +370,10 @@ int http_server_new(struct http_server **out,
 	srv->handler = handler;
 	srv->app = app;
 	srv->port = cfg->port;
-	if ((error = addr_resolve(&ss, &len, srv, err)) < 0 ||
+	/* The paths are the caller's: the context holds what was read. */
+	srv->cfg.tls_cert = srv->cfg.tls_key = NULL;
+	if ((tls_wanted(cfg) && (error = tls_setup(srv, cfg, err)) < 0) ||
+	    (error = addr_resolve(&ss, &len, srv, err)) < 0 ||
 	    (srv->port && (error = port_probe(srv, &ss, len, err)) < 0))
 		goto out;
 	for (int i = 0; i < cfg->threads; i++) {
@@ -258,8 +382,8 @@ int http_server_new(struct http_server **out,
 		    (error = worker_listen(&srv->workers[i], &ss, len, err)) < 0)
 			goto out;
 	}
-	log_msg(LOG_INFO, "event=http_listen host=%s port=%d threads=%d",
-		srv->host, srv->port, srv->nworkers);
+	log_msg(LOG_INFO, "event=http_listen host=%s port=%d threads=%d tls=%s",
+		srv->host, srv->port, srv->nworkers, srv->tls ? "yes" : "no");
 out:
 	if (error < 0)
 		http_server_free(srv);
@@ -347,6 +471,7 @@ void http_server_free(struct http_server *srv)
 	for (int i = 0; i < srv->nworkers; i++)
 		worker_release(&srv->workers[i]);
 	free(srv->workers);
+	SSL_CTX_free(srv->tls);
 	srv->magic = 0;
 	free(srv);
 }

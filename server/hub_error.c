@@ -29,6 +29,8 @@ static const struct {
 	{ ERR_RANGE, 416, NULL },
 	{ ERR_GATED, 403, "GatedRepo" },
 	{ ERR_UNAVAILABLE, 503, NULL },
+	/* The Location header is set by whoever found the move. */
+	{ ERR_MOVED, 307, NULL },
 	{ ERR_CORRUPT, 500, NULL },
 	{ ERR_FAIL, 500, NULL },
 };

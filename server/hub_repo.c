@@ -5,6 +5,7 @@
 #include "common/compat.h"
 
 #include <pthread.h>
+#include <strings.h>
 
 #include "common/util.h"
 #include "server/hub_repo.h"
@@ -86,6 +87,49 @@ static int cached_git(git_repository **out, struct store *store,
 	return 0;
 }
 
+/* Where the request's URL is once the repository's old name segments
+ * are replaced by to: the path of the public URL (a prefix behind a
+ * proxy), the rewritten path and the query. False when the path does not
+ * hold the name as sent (percent-encoded letters). */
+static bool moved_location(char *out, size_t size, struct hub_call *call,
+			   const char *to)
+{
+	const char *path = http_request_path(call->req);
+	const char *q = http_request_query(call->req);
+	const char *pub = strstr(call->app->public_url, "://");
+	size_t n = strlen(call->repo);
+
+	pub = pub ? strchr(pub + 3, '/') : NULL;
+	for (const char *p = path; (p = strchr(p, '/')); p++) {
+		const char *rest = p + 1;
+		if (strlen(rest) < n || strncasecmp(rest, call->repo, n) ||
+		    (rest[n] && rest[n] != '/' && strncmp(rest + n, ".git", 4)))
+			continue;
+		snprintf(out, size, "%s%.*s/%s%s%s%s", pub ? pub : "",
+			 (int)(p - path), path, to, rest + n, q ? "?" : "",
+			 q ? q : "");
+		return true;
+	}
+	return false;
+}
+
+/* A repository that was renamed answers ERR_MOVED with a relative
+ * Location, if the caller may see it; else RepoNotFound as before. */
+static int check_moved(struct hub_call *call, struct err *err)
+{
+	struct repo_record rec;
+	char location[8192];
+
+	if (repo_lookup_moved(call->app->store, call->type, call->repo, &rec,
+			      NULL) < 0 ||
+	    auth_check_read(call->app, &call->who, &rec, NULL) < 0)
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	if (!moved_location(location, sizeof(location), call, rec.name))
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	http_response_header(call->req, "Location", location);
+	return err_set(err, ERR_MOVED, "Repository moved to %s", rec.name);
+}
+
 int hub_repo_open(struct hub_repo *r, struct hub_call *call, const char *rev,
 		  struct err *err)
 {
@@ -93,7 +137,10 @@ int hub_repo_open(struct hub_repo *r, struct hub_call *call, const char *rev,
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if ((rc = repo_lookup(store, call->type, call->repo, &r->rec, err)) < 0 ||
+	rc = repo_lookup(store, call->type, call->repo, &r->rec, err);
+	if (rc == ERR_NOREPO)
+		rc = check_moved(call, err);
+	if (rc < 0 ||
 	    (rc = auth_check_read(call->app, &call->who, &r->rec, err)) < 0 ||
 	    (rc = cached_git(&r->git, store, &r->rec, err)) < 0)
 		return rc;

@@ -14,8 +14,10 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/app.h"
+#include "server/git_backend.h"
 #include "server/http.h"
 #include "server/hub_repo.h"
+#include "server/lfs_sign.h"
 #include "server/router.h"
 #include "server/serve.h"
 #include "storage/gitrepo.h"
@@ -61,8 +63,10 @@ static void set_public_url(struct app *app, const struct serve_config *cfg,
 	} else {
 		bool any = !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
 		bool v6 = strchr(host, ':') != NULL;
+		const char *scheme = cfg->tls_cert[0] ? "https" : "http";
+
 		snprintf(app->public_url, sizeof(app->public_url),
-			 v6 && !any ? "http://[%s]:%d" : "http://%s:%d",
+			 v6 && !any ? "%s://[%s]:%d" : "%s://%s:%d", scheme,
 			 any ? "127.0.0.1" : host, port);
 	}
 	n = strlen(app->public_url);
@@ -86,9 +90,12 @@ static int start_http(struct http_server **out, struct app *app,
 	hc.header_timeout_s = (int)cfg->header_timeout;
 	hc.io_timeout_s = (int)cfg->io_timeout;
 	hc.idle_timeout_s = (int)cfg->idle_timeout;
+	hc.tls_cert = cfg->tls_cert;
+	hc.tls_key = cfg->tls_key;
 	if ((rc = http_server_new(out, &hc, router_handle, app, err)) < 0)
 		return rc;
 	set_public_url(app, cfg, host, http_server_port(*out));
+	app->require_auth = cfg->require_auth;
 	return 0;
 }
 
@@ -116,6 +123,8 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 	/* libgit2 keeps decoded objects in memory; bound it for the RSS. */
 	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 << 20));
 	if ((rc = store_open(&app.store, cfg->data, true, err)) < 0 ||
+	    (rc = lfs_secret_load(app.secret, cfg->data, err)) < 0 ||
+	    (rc = git_backend_setup(cfg->data, err)) < 0 ||
 	    (rc = start_http(&runner.http, &app, cfg, err)) < 0 ||
 	    (cfg->port_file[0] &&
 	     (rc = write_port_file(cfg->port_file, http_server_port(runner.http),
@@ -131,6 +140,7 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 	wait_for_signal(&set);
 	http_server_stop(runner.http);
 	pthread_join(thread, NULL);
+	git_backend_shutdown();
 	if (runner.rc < 0) {
 		rc = runner.rc;
 		*err = runner.err;

@@ -44,6 +44,10 @@ struct token_record {
 	bool revoked;
 };
 
+/* True when name may be a user or organisation: the rules of a repository
+ * namespace (see repo_name_valid), shorter than ACCOUNT_NAME_MAX. */
+bool account_name_valid(const char *name);
+
 /* Names follow the rules of a repository namespace (see repo_name_valid).
  * ERR_EXISTS when a user or organisation has the name already. */
 int account_user_create(struct meta *meta, const char *name, bool admin,
@@ -53,6 +57,9 @@ int account_org_create(struct meta *meta, const char *name, struct err *err);
 /* ERR_NOTFOUND when absent. */
 int account_user_get(struct meta *meta, const char *name,
 		     struct user_record *out, struct err *err);
+/* The organisation's record (admin is false); ERR_NOTFOUND when absent. */
+int account_org_get(struct meta *meta, const char *name,
+		    struct user_record *out, struct err *err);
 /* True when name is an organisation. */
 bool account_is_org(struct meta *meta, const char *name);
 
@@ -90,7 +97,10 @@ int account_token_revoke(struct meta *meta, const char *id_prefix,
 enum access_status { ACCESS_NONE = 0, ACCESS_PENDING, ACCESS_ACCEPTED,
 		     ACCESS_REJECTED };
 const char *access_status_name(enum access_status s);
+/* "pending", "accepted", "rejected" -> status; ACCESS_NONE otherwise. */
+enum access_status access_status_parse(const char *name);
 
+/* Records the user's request (ERR_NOTFOUND for an unknown user). */
 int account_access_set(struct meta *meta, const char *repo_id,
 		       const char *user, enum access_status status,
 		       struct err *err);

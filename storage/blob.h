@@ -65,6 +65,13 @@ int blob_foreach(struct blob_store *store, blob_visit_fn fn, void *arg,
 /* Re-hashes a stored blob; ERR_CORRUPT if its bytes no longer match. */
 int blob_verify(struct blob_store *store, const char *sha, struct err *err);
 
+/* Sets a blob's mtime to now. The LFS batch API calls it when it tells a
+ * client that an object is already stored (so the client skips the
+ * upload): gc spares blobs younger than its grace period, so the blob
+ * then survives until the commit that references it lands. ERR_NOTFOUND
+ * when absent. */
+int blob_touch(struct blob_store *store, const char *sha, struct err *err);
+
 /* Removes a blob (used by gc only). */
 int blob_remove(struct blob_store *store, const char *sha, struct err *err);
 

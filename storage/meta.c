@@ -17,6 +17,16 @@ struct meta {
 	MDB_dbi repos;
 	MDB_dbi repo_ids;
 	MDB_dbi listings;
+	MDB_dbi redirects;	/* old repo key -> id, left by a move */
+	MDB_dbi kv[META_KV_COUNT];	/* account databases, by enum meta_kv */
+};
+
+static const char *const kv_names[META_KV_COUNT] = {
+	[META_KV_ACCOUNTS] = META_DB_ACCOUNTS,
+	[META_KV_MEMBERS] = META_DB_MEMBERS,
+	[META_KV_TOKENS] = META_DB_TOKENS,
+	[META_KV_ACCESS] = META_DB_ACCESS,
+	[META_KV_LFS_CLAIMS] = META_DB_LFS_CLAIMS,
 };
 
 struct meta_txn {
@@ -46,9 +56,16 @@ static int open_dbs(struct meta *meta, struct err *err)
 		return mdb_fail(err, rc, "cannot begin metadata transaction");
 	if ((rc = mdb_dbi_open(txn, META_DB_REPOS, MDB_CREATE, &meta->repos)) ||
 	    (rc = mdb_dbi_open(txn, META_DB_REPO_IDS, MDB_CREATE, &meta->repo_ids)) ||
-	    (rc = mdb_dbi_open(txn, META_DB_LISTINGS, MDB_CREATE, &meta->listings))) {
+	    (rc = mdb_dbi_open(txn, META_DB_LISTINGS, MDB_CREATE, &meta->listings)) ||
+	    (rc = mdb_dbi_open(txn, META_DB_REDIRECTS, MDB_CREATE, &meta->redirects))) {
 		mdb_txn_abort(txn);
 		return mdb_fail(err, rc, "cannot open metadata databases");
+	}
+	for (int i = 0; i < META_KV_COUNT; i++) {
+		if ((rc = mdb_dbi_open(txn, kv_names[i], MDB_CREATE, &meta->kv[i]))) {
+			mdb_txn_abort(txn);
+			return mdb_fail(err, rc, "cannot open account databases");
+		}
 	}
 	if ((rc = mdb_txn_commit(txn)))
 		return mdb_fail(err, rc, "cannot commit metadata databases");
@@ -361,4 +378,242 @@ int meta_stat(struct meta *meta, size_t *map_size, size_t *used_bytes,
 	*map_size = info.me_mapsize;
 	*used_bytes = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
 	return 0;
+}
+
+/* The JSON text of a record, malloc'd, or NULL when out of memory. */
+static char *record_json(const struct repo_record *rec)
+{
+	json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:b, s:s}", "id", rec->id,
+				"type", rec->type, "name", rec->name, "created",
+				(json_int_t)rec->created, "private", rec->private,
+				"gated", rec->gated);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	return text;
+}
+
+int meta_repo_update(struct meta_txn *txn, const struct repo_record *rec,
+		     struct err *err)
+{
+	char kbuf[REPO_NAME_MAX + 16];
+	int n = repo_key(kbuf, sizeof(kbuf), rec->type, rec->name);
+	MDB_val key, val;
+	char *text;
+	int rc;
+
+	if (n < 0)
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	key.mv_data = kbuf;
+	key.mv_size = (size_t)n;
+	rc = mdb_get(txn->txn, txn->meta->repos, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	if (rc)
+		return mdb_fail(err, rc, "cannot read repository");
+	if (!(text = record_json(rec)))
+		return err_set(err, ERR_FAIL, "out of memory");
+	rc = put_text(txn->txn, txn->meta->repos, &key, text, 0, err);
+	free(text);
+	return rc;
+}
+
+/* Builds V1 <key> for the account databases; ERR_INVALID when too long. */
+static int kv_key(char *out, size_t size, const char *key, MDB_val *val)
+{
+	int n = snprintf(out, size, "%c%s", META_KEY_V1, key);
+
+	if (n < 0 || (size_t)n >= size || n > 511) /* LMDB's default key limit */
+		return ERR_INVALID;
+	val->mv_data = out;
+	val->mv_size = (size_t)n;
+	return 0;
+}
+
+/* Copies a V1 value into a malloc'd string; ERR_CORRUPT for another
+ * version. */
+static int kv_copy(char **out, const MDB_val *val, struct err *err)
+{
+	if (val->mv_size < 1 || ((char *)val->mv_data)[0] != META_VAL_V1)
+		return err_set(err, ERR_CORRUPT, "account record has an unknown "
+			       "version");
+	if (!(*out = malloc(val->mv_size)))
+		return err_set(err, ERR_FAIL, "out of memory");
+	memcpy(*out, (char *)val->mv_data + 1, val->mv_size - 1);
+	(*out)[val->mv_size - 1] = '\0';
+	return 0;
+}
+
+int meta_kv_get(struct meta_txn *txn, enum meta_kv db, const char *key,
+		char **json_out, struct err *err)
+{
+	char kbuf[520];
+	MDB_val k, val;
+	int rc;
+
+	*json_out = NULL;
+	if (kv_key(kbuf, sizeof(kbuf), key, &k) < 0)
+		return err_set(err, ERR_NOTFOUND, "no such record");
+	rc = mdb_get(txn->txn, txn->meta->kv[db], &k, &val);
+	if (rc == MDB_NOTFOUND)
+		return err_set(err, ERR_NOTFOUND, "no such record");
+	if (rc)
+		return mdb_fail(err, rc, "cannot read account data");
+	return kv_copy(json_out, &val, err);
+}
+
+int meta_kv_put(struct meta_txn *txn, enum meta_kv db, const char *key,
+		const char *json, bool create_only, struct err *err)
+{
+	char kbuf[520];
+	MDB_val k;
+
+	if (kv_key(kbuf, sizeof(kbuf), key, &k) < 0)
+		return err_set(err, ERR_INVALID, "key too long");
+	return put_text(txn->txn, txn->meta->kv[db], &k, json,
+			create_only ? MDB_NOOVERWRITE : 0, err);
+}
+
+int meta_kv_foreach(struct meta_txn *txn, enum meta_kv db, const char *prefix,
+		    meta_kv_fn fn, void *arg, struct err *err)
+{
+	char kbuf[520], name[520];
+	MDB_cursor *cur;
+	MDB_val key, val;
+	size_t plen;
+	int rc, op = MDB_SET_RANGE;
+
+	if (kv_key(kbuf, sizeof(kbuf), prefix, &key) < 0)
+		return err_set(err, ERR_INVALID, "key too long");
+	plen = key.mv_size;
+	if ((rc = mdb_cursor_open(txn->txn, txn->meta->kv[db], &cur)))
+		return mdb_fail(err, rc, "cannot open cursor");
+	while ((rc = mdb_cursor_get(cur, &key, &val, (MDB_cursor_op)op)) == 0) {
+		char *json = NULL;
+		op = MDB_NEXT;
+		if (key.mv_size < plen || memcmp(key.mv_data, kbuf, plen))
+			break;
+		if (key.mv_size >= sizeof(name))
+			continue;
+		memcpy(name, (char *)key.mv_data + 1, key.mv_size - 1);
+		name[key.mv_size - 1] = '\0';
+		if ((rc = kv_copy(&json, &val, err)) < 0)
+			break;
+		rc = fn(name, json, arg);
+		free(json);
+		if (rc != 0) {
+			mdb_cursor_close(cur);
+			return rc;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc > 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(err, rc, "cannot read account data");
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* --- repository delete, rename, and the redirects a rename leaves --- */
+
+static int del_key(MDB_txn *txn, MDB_dbi dbi, void *data, size_t len,
+		   struct err *err)
+{
+	MDB_val key = { .mv_size = len, .mv_data = data };
+	int rc = mdb_del(txn, dbi, &key, NULL);
+
+	if (rc && rc != MDB_NOTFOUND)
+		return mdb_fail(err, rc, "cannot delete metadata");
+	return 0;
+}
+
+/* Deletes every redirect that leads to repository id. */
+static int del_redirects_to(struct meta_txn *txn, const char *id,
+			    struct err *err)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	size_t idlen = strlen(id);
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn->txn, txn->meta->redirects, &cur)))
+		return mdb_fail(err, rc, "cannot open cursor");
+	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+		if (val.mv_size == idlen + 1 &&
+		    !memcmp((char *)val.mv_data + 1, id, idlen) &&
+		    (rc = mdb_cursor_del(cur, 0)))
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return mdb_fail(err, rc, "cannot delete redirects");
+	return 0;
+}
+
+int meta_repo_delete(struct meta_txn *txn, const struct repo_record *rec,
+		     struct err *err)
+{
+	char kbuf[REPO_NAME_MAX + 16], idbuf[REPO_ID_LEN + 2];
+	int n = repo_key(kbuf, sizeof(kbuf), rec->type, rec->name);
+	int rc;
+
+	if (n < 0)
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	snprintf(idbuf, sizeof(idbuf), "%c%s", META_KEY_V1, rec->id);
+	if ((rc = del_key(txn->txn, txn->meta->repos, kbuf, (size_t)n, err)) < 0 ||
+	    (rc = del_key(txn->txn, txn->meta->repo_ids, idbuf, strlen(idbuf),
+			  err)) < 0)
+		return rc;
+	return del_redirects_to(txn, rec->id, err);
+}
+
+int meta_repo_rename(struct meta_txn *txn, const struct repo_record *rec,
+		     const char *new_name, struct err *err)
+{
+	char oldk[REPO_NAME_MAX + 16], newk[REPO_NAME_MAX + 16];
+	char idbuf[REPO_ID_LEN + 2];
+	struct repo_record moved = *rec;
+	int on = repo_key(oldk, sizeof(oldk), rec->type, rec->name);
+	int nn = repo_key(newk, sizeof(newk), rec->type, new_name);
+	MDB_val okey = { .mv_size = (size_t)on, .mv_data = oldk };
+	int rc;
+
+	if (on < 0 || nn < 0 || strlen(new_name) >= sizeof(moved.name))
+		return err_set(err, ERR_INVALID, "repository name too long");
+	str_copy(moved.name, new_name, sizeof(moved.name));
+	/* Only the case changes: the key stays, the record is rewritten. */
+	if (on == nn && !memcmp(oldk, newk, (size_t)on))
+		return meta_repo_update(txn, &moved, err);
+	/* The id keeps its git directory; repo_ids points at the new key,
+	 * and the old key redirects to the id. */
+	snprintf(idbuf, sizeof(idbuf), "%c%s", META_KEY_V1, rec->id);
+	if ((rc = del_key(txn->txn, txn->meta->repos, oldk, (size_t)on, err)) < 0 ||
+	    (rc = del_key(txn->txn, txn->meta->repo_ids, idbuf, strlen(idbuf),
+			  err)) < 0 ||
+	    (rc = meta_repo_insert(txn, &moved, err)) < 0 ||
+	    (rc = del_key(txn->txn, txn->meta->redirects, newk, (size_t)nn,
+			  err)) < 0)
+		return rc;
+	return put_text(txn->txn, txn->meta->redirects, &okey, rec->id, 0, err);
+}
+
+int meta_redirect_get(struct meta_txn *txn, const char *type,
+		      const char *name, struct repo_record *out,
+		      struct err *err)
+{
+	char kbuf[REPO_NAME_MAX + 16], id[REPO_ID_LEN + 1];
+	int n = repo_key(kbuf, sizeof(kbuf), type, name);
+	MDB_val key, val;
+	int rc;
+
+	if (n < 0)
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	key.mv_data = kbuf;
+	key.mv_size = (size_t)n;
+	rc = mdb_get(txn->txn, txn->meta->redirects, &key, &val);
+	if (rc == MDB_NOTFOUND || (!rc && val.mv_size != REPO_ID_LEN + 1))
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	if (rc)
+		return mdb_fail(err, rc, "cannot read redirect");
+	memcpy(id, (char *)val.mv_data + 1, REPO_ID_LEN);
+	id[REPO_ID_LEN] = '\0';
+	return meta_repo_get_by_id(txn, id, out, err);
 }

@@ -51,6 +51,23 @@ int meta_repo_get_by_id(struct meta_txn *txn, const char *id,
 int meta_repo_insert(struct meta_txn *txn, const struct repo_record *rec,
 		     struct err *err);
 
+/* Rewrites an existing record (settings: private, gated); ERR_NOREPO when
+ * there is none under its type and name. */
+int meta_repo_update(struct meta_txn *txn, const struct repo_record *rec,
+		     struct err *err);
+
+/* Deletes a record, its id entry and the redirects that lead to it. */
+int meta_repo_delete(struct meta_txn *txn, const struct repo_record *rec,
+		     struct err *err);
+/* Renames a record (same id, so the same git directory) and leaves a
+ * redirect from the old name; ERR_EXISTS when new_name is taken. */
+int meta_repo_rename(struct meta_txn *txn, const struct repo_record *rec,
+		     const char *new_name, struct err *err);
+/* The record an old name was moved to; ERR_NOREPO when none. */
+int meta_redirect_get(struct meta_txn *txn, const char *type,
+		      const char *name, struct repo_record *out,
+		      struct err *err);
+
 /* Visits repos of one type (all types when type is NULL) in key order.
  * fn returning non-zero stops the walk and is returned. */
 typedef int (*meta_repo_fn)(const struct repo_record *rec, void *arg);
@@ -63,6 +80,23 @@ int meta_listing_get(struct meta_txn *txn, const char *commit_hex,
 		     char **json_out, struct err *err);
 int meta_listing_put(struct meta_txn *txn, const char *commit_hex,
 		     const char *json, struct err *err);
+
+/* The account and claim databases (layout in meta_keys.h), reached through plain
+ * key/value calls so that storage/accounts.c needs no LMDB. Keys are text
+ * (the version byte is added here), values JSON text. */
+enum meta_kv { META_KV_ACCOUNTS, META_KV_MEMBERS, META_KV_TOKENS,
+	       META_KV_ACCESS, META_KV_LFS_CLAIMS, META_KV_COUNT };
+/* *json_out is a malloc'd copy; ERR_NOTFOUND when absent. */
+int meta_kv_get(struct meta_txn *txn, enum meta_kv db, const char *key,
+		char **json_out, struct err *err);
+/* ERR_EXISTS when create_only is set and the key is taken. */
+int meta_kv_put(struct meta_txn *txn, enum meta_kv db, const char *key,
+		const char *json, bool create_only, struct err *err);
+/* Visits the records whose key starts with prefix, in key order; fn's
+ * non-zero return stops the walk and is returned. */
+typedef int (*meta_kv_fn)(const char *key, const char *json, void *arg);
+int meta_kv_foreach(struct meta_txn *txn, enum meta_kv db, const char *prefix,
+		    meta_kv_fn fn, void *arg, struct err *err);
 
 /* Environment statistics for fsck and metrics. */
 int meta_stat(struct meta *meta, size_t *map_size, size_t *used_bytes,

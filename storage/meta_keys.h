@@ -18,6 +18,33 @@
  *                          pointer size], ...] sorted by path; kind is "f"
  *                  (file) or "d" (directory). Derived from git and safe to
  *                  drop: a missing listing is rebuilt from the commit.
+ *   db "redirects" key  V1 <type> '/' <lower-case old namespace/name>
+ *                  val  V1 <32-hex repo id>
+ *                  Left by a move, so old URLs redirect to the current
+ *                  name of that id; removed when the repository is.
+ *
+ * Accounts (storage/accounts.c). Names are compared case-insensitively,
+ * so keys hold them lower-cased and values keep the original case:
+ *   db "accounts"  key  V1 <lower name>
+ *                  val  V1 {"type": "user"|"org", "name", "admin", "created"}
+ *                  Users and organisations share this one namespace.
+ *   db "members"   key  V1 <lower user> '/' <lower org>
+ *                  val  V1 {"user", "org", "role"}   role: read|write|admin
+ *                  Keyed by user first: "the orgs of a user" is one range.
+ *   db "tokens"    key  V1 <64-hex sha256 of the token text>
+ *                  val  V1 {"user", "role", "name", "created", "revoked"}
+ *                  The token itself is never stored; its id is the first
+ *                  16 hex digits of the hash.
+ *   db "access"    key  V1 <32-hex repo id> '/' <lower user>
+ *                  val  V1 {"user", "status", "time"}  status: pending|
+ *                  accepted|rejected; keyed by repo id so a rename keeps it.
+ *   db "lfs_claims" key V1 <32-hex repo id> '/' <64-hex sha256>
+ *                  val  V1 {"time"}
+ *                  The LFS objects a repository may name: ones uploaded
+ *                  through it (their bytes were verified then), imported
+ *                  into it, or already in its history. The blob store is
+ *                  shared, so this is what keeps one repository's objects
+ *                  out of another's commits and downloads.
  *
  * Git holds content, history and refs; nothing here points at a git object
  * or a blob that is not already durable.
@@ -31,5 +58,11 @@
 #define META_DB_REPOS "repos"
 #define META_DB_REPO_IDS "repo_ids"
 #define META_DB_LISTINGS "listings"
+#define META_DB_REDIRECTS "redirects"
+#define META_DB_ACCOUNTS "accounts"
+#define META_DB_MEMBERS "members"
+#define META_DB_TOKENS "tokens"
+#define META_DB_ACCESS "access"
+#define META_DB_LFS_CLAIMS "lfs_claims"
 
 #endif

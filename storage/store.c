@@ -9,10 +9,12 @@
 #include "common/compat.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/rand.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "storage/gitrepo.h"
 #include "storage/store.h"
@@ -233,6 +235,12 @@ static void new_repo_id(char out[REPO_ID_LEN + 1])
 int repo_create(struct store *store, const char *type, const char *name,
 		struct repo_record *out, struct err *err)
 {
+	return repo_create_ex(store, type, name, false, out, err);
+}
+
+int repo_create_ex(struct store *store, const char *type, const char *name,
+		   bool private, struct repo_record *out, struct err *err)
+{
 	struct repo_record rec;
 	struct meta_txn *txn = NULL;
 	git_repository *repo = NULL;
@@ -255,6 +263,7 @@ int repo_create(struct store *store, const char *type, const char *name,
 	str_copy(rec.type, type, sizeof(rec.type));
 	str_copy(rec.name, name, sizeof(rec.name));
 	rec.created = time(NULL);
+	rec.private = private;
 	repo_git_path(store, &rec, path, sizeof(path));
 	if ((rc = gitrepo_init_bare(&repo, path, err)) < 0 ||
 	    (rc = initial_commit(repo, type, err)) < 0 ||
@@ -269,5 +278,115 @@ out:
 	git_repository_free(repo);
 	if (rc == 0 && out)
 		*out = rec;
+	return rc;
+}
+
+/* --- delete and move ------------------------------------------------- */
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Takes a git directory out of sight with one rename into tmp/, then
+ * removes it: no reader ever opens a half-deleted repository. */
+static void remove_git_dir(struct store *store, const struct repo_record *rec)
+{
+	char path[4200], gone[4300];
+
+	repo_git_path(store, rec, path, sizeof(path));
+	snprintf(gone, sizeof(gone), "%s/tmp/deleted-%s.git", store->data_dir,
+		 rec->id);
+	if (rename(path, gone) < 0) {
+		log_msg(LOG_WARN, "event=repo_delete_git_failed path=%s error=%s",
+			path, strerror(errno));
+		return;
+	}
+	if (nftw(gone, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		log_msg(LOG_WARN, "event=repo_delete_git_failed path=%s error=%s",
+			gone, strerror(errno));
+}
+
+int repo_delete(struct store *store, const char *type, const char *name,
+		struct err *err)
+{
+	struct meta_txn *txn = NULL;
+	struct repo_record rec;
+	int rc;
+
+	if (!repo_type_valid(type) || !repo_name_valid(name))
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	if ((rc = meta_txn_begin(&txn, store->meta, true, err)) < 0)
+		return rc;
+	if ((rc = meta_repo_get(txn, type, name, &rec, err)) < 0 ||
+	    (rc = meta_repo_delete(txn, &rec, err)) < 0) {
+		meta_txn_abort(txn);
+		return rc;
+	}
+	/* The record goes first: from then on nothing names the git dir. */
+	if ((rc = meta_txn_commit(txn, err)) < 0)
+		return rc;
+	remove_git_dir(store, &rec);
+	return 0;
+}
+
+static const char *type_title(const char *type)
+{
+	if (!strcmp(type, "dataset"))
+		return "dataset";
+	return !strcmp(type, "space") ? "space" : "model";
+}
+
+int repo_move(struct store *store, const char *type, const char *from,
+	      const char *to, struct repo_record *out, struct err *err)
+{
+	struct meta_txn *txn = NULL;
+	struct repo_record rec, other;
+	int rc;
+
+	if (!repo_type_valid(type) || !repo_name_valid(from))
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	if (!repo_name_valid(to))
+		return err_set(err, ERR_INVALID, "invalid repository id '%.200s'",
+			       to);
+	if ((rc = meta_txn_begin(&txn, store->meta, true, err)) < 0)
+		return rc;
+	if ((rc = meta_repo_get(txn, type, from, &rec, err)) < 0)
+		goto fail;
+	if (meta_repo_get(txn, type, to, &other, NULL) == 0 &&
+	    strcmp(other.id, rec.id)) {
+		rc = err_set(err, ERR_EXISTS, "A %s repository called %s already "
+			     "exists", type_title(type), other.name);
+		goto fail;
+	}
+	if ((rc = meta_repo_rename(txn, &rec, to, err)) < 0)
+		goto fail;
+	if ((rc = meta_txn_commit(txn, err)) < 0)
+		return rc;
+	str_copy(rec.name, to, sizeof(rec.name));
+	if (out)
+		*out = rec;
+	return 0;
+fail:
+	meta_txn_abort(txn);
+	return rc;
+}
+
+int repo_lookup_moved(struct store *store, const char *type, const char *name,
+		      struct repo_record *out, struct err *err)
+{
+	struct meta_txn *txn = NULL;
+	int rc;
+
+	if (!repo_type_valid(type) || !repo_name_valid(name))
+		return err_set(err, ERR_NOREPO, "Repository not found");
+	if ((rc = meta_txn_begin(&txn, store->meta, false, err)) < 0)
+		return rc;
+	rc = meta_redirect_get(txn, type, name, out, err);
+	meta_txn_abort(txn);
 	return rc;
 }

@@ -52,6 +52,28 @@ int repo_lookup(struct store *store, const char *type, const char *name,
 int repo_create(struct store *store, const char *type, const char *name,
 		struct repo_record *out, struct err *err);
 
+/* Deletes a repository: its record (and redirects) first, then its git
+ * directory, renamed into tmp/ and removed. LFS objects stay for gc.
+ * ERR_NOREPO when absent. */
+int repo_delete(struct store *store, const char *type, const char *name,
+		struct err *err);
+
+/* Renames a repository within its type. It keeps its id and git
+ * directory; the old name redirects to it (repo_lookup_moved).
+ * ERR_NOREPO when from is absent, ERR_INVALID for a bad new name,
+ * ERR_EXISTS ("A model repository called X already exists") when to is
+ * taken. out (may be NULL) gets the moved record. */
+int repo_move(struct store *store, const char *type, const char *from,
+	      const char *to, struct repo_record *out, struct err *err);
+
+/* The repository an old name was moved to; ERR_NOREPO when none. */
+int repo_lookup_moved(struct store *store, const char *type, const char *name,
+		      struct repo_record *out, struct err *err);
+
+/* repo_create, private from the start when private is set. */
+int repo_create_ex(struct store *store, const char *type, const char *name,
+		   bool private, struct repo_record *out, struct err *err);
+
 /* Path of a repository's bare git directory. */
 void repo_git_path(const struct store *store, const struct repo_record *rec,
 		   char *out, size_t size);

@@ -5,7 +5,9 @@
 #   1. install what building and testing need (apt-get, as root or through
 #      sudo; skipped when everything is already there)
 #   2. npm ci in tests/js (the pinned @huggingface/hub)
-#   3. ./autogen.sh, configure in build/, make check
+#   3. ./autogen.sh, configure in build/, make check; then the integration
+#      scripts once more over HTTPS with a test CA (HAVEN_TEST_TLS=1, results
+#      in build-tls/, using build/haven)
 #   4. configure --enable-sanitizers in build-san/, make check (ASan, UBSan)
 #   5. make distcheck in build/
 #
@@ -120,6 +122,29 @@ step autogen ./autogen.sh
 step check configure_and_check build
 plain_rc=$?
 
+# The integration scripts again, with every server speaking HTTPS and the
+# clients trusting a throwaway CA (tests/integration/lib.sh, "TLS"). Run
+# from their own folder so that both sets of results are counted; the
+# binary is the plain build's.
+tls_check() {
+	local list
+	list=$(sed -n 's/^[[:space:]]*\(tests\/integration\/t[0-9][^[:space:]]*\.sh\).*/\1/p' \
+		"$root/tests/integration/include.am" | tr '\n' ' ')
+	mkdir -p "$root/build-tls" && cd "$root/build-tls" || return 1
+	rm -f test-suite.log tests/integration/*.log tests/integration/*.trs
+	"$root/configure" -q &&
+		HAVEN=$root/build/haven HAVEN_TEST_TLS=1 \
+			make -j"$jobs" check-TESTS check_PROGRAMS= TESTS="$list"
+	local rc=$?
+	cd "$root" || return 1
+	return $rc
+}
+tls_ran=0
+if [ -x "$root/build/haven" ]; then
+	tls_ran=1
+	step check-tls tls_check
+fi
+
 # --- 4. Sanitizer build ----------------------------------------------------------------
 
 if [ "${HAVEN_SKIP_SAN:-0}" != 1 ]; then
@@ -189,13 +214,14 @@ count_log() {
 }
 
 count_build build
+[ "$tls_ran" = 1 ] && count_build build-tls
 [ "${HAVEN_SKIP_SAN:-0}" != 1 ] && count_build build-san
 [ "${HAVEN_SKIP_DISTCHECK:-0}" != 1 ] && count_log distcheck
 
 # A step that failed without a test result (a build error) is a failure too.
 for s in "${failed_steps[@]+"${failed_steps[@]}"}"; do
 	case $s in
-	check | check-sanitizers | distcheck) ;;
+	check | check-tls | check-sanitizers | distcheck) ;;
 	*) total_fail=$((total_fail + 1)) ;;
 	esac
 done

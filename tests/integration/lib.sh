@@ -24,6 +24,8 @@
 #   HAVEN_TEST_TIMEOUT        seconds one script may run (default 600)
 #   HAVEN_TEST_KEEP=1         keep the scratch folder
 #   HAVEN_REQUIRE_JS=1        a missing JS client is a failure, not a skip
+#   HAVEN_TEST_TLS=1          servers speak HTTPS with a throwaway test CA
+#                             (see "TLS" below); $base is then https://...
 
 set -u
 
@@ -77,6 +79,7 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS UBSAN_OPTIONS
 
 DATA=$tmp/data
+scheme=http
 n=0
 failed=0
 server_pid=
@@ -217,15 +220,71 @@ hv() {
 	"$HAVEN" "$@" --data "$DATA"
 }
 
+# --- TLS ------------------------------------------------------------------------------
+
+# tls_make_certs DIR: a throwaway CA (DIR/ca.pem) and a server certificate
+# it signed for 127.0.0.1 and localhost (DIR/server.pem, DIR/server.key).
+tls_make_certs() {
+	local d=$1
+	mkdir -p "$d" &&
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' >"$d/ext.cnf" &&
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
+			-subj "/CN=Haven Test CA" >"$d/openssl.log" 2>&1 &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$d/server.key" -out "$d/server.csr" \
+			-subj "/CN=localhost" >>"$d/openssl.log" 2>&1 &&
+		openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+			-CAcreateserial -out "$d/server.pem" -days 2 \
+			-extfile "$d/ext.cnf" >>"$d/openssl.log" 2>&1
+}
+
+# tls_enable: from here on, start_server adds --tls-cert and --tls-key
+# ($tmp/tls/server.pem and .key) and $base is https://; every client trusts
+# the test CA through its usual variable: curl (CURL_CA_BUNDLE), OpenSSL
+# and Python (SSL_CERT_FILE, REQUESTS_CA_BUNDLE), Node
+# (NODE_EXTRA_CA_CERTS) and git (GIT_SSL_CAINFO, i.e. http.sslCAInfo).
+# HAVEN_TEST_CA names the CA file for scripts of their own. Run at once
+# under HAVEN_TEST_TLS=1, which is how the whole suite runs over HTTPS.
+tls_enable() {
+	[ "$scheme" = https ] && return 0
+	if ! tls_make_certs "$tmp/tls"; then
+		echo "Bail out! cannot make the test CA and certificate with openssl"
+		sed -e 's/^/#   /' "$tmp/tls/openssl.log" 2>/dev/null
+		exit 1
+	fi
+	scheme=https
+	HAVEN_TEST_TLS=1
+	HAVEN_TEST_CA=$tmp/tls/ca.pem
+	CURL_CA_BUNDLE=$HAVEN_TEST_CA
+	SSL_CERT_FILE=$HAVEN_TEST_CA
+	REQUESTS_CA_BUNDLE=$HAVEN_TEST_CA
+	NODE_EXTRA_CA_CERTS=$HAVEN_TEST_CA
+	GIT_SSL_CAINFO=$HAVEN_TEST_CA
+	export HAVEN_TEST_TLS HAVEN_TEST_CA CURL_CA_BUNDLE SSL_CERT_FILE REQUESTS_CA_BUNDLE \
+		NODE_EXTRA_CA_CERTS GIT_SSL_CAINFO
+}
+[ "${HAVEN_TEST_TLS:-0}" = 1 ] && tls_enable
+
+# skip_under_tls DESCRIPTION: true (and a TAP skip line) when servers speak
+# HTTPS; for checks that talk plain TCP to the server on purpose.
+skip_under_tls() {
+	[ "$scheme" = https ] || return 1
+	test_skip "$1" "plain TCP check; HAVEN_TEST_TLS=1"
+}
+
 # --- Servers ----------------------------------------------------------------------
 
 # start_server [ARGS...]: start `haven serve` on this test's data folder on
 # 127.0.0.1 port 0, wait for the port file and for a first HTTP answer (any
 # status). Sets server_pid, port and base. Extra ARGS go to `haven serve`.
+# Under HAVEN_TEST_TLS=1 the server speaks HTTPS (see "TLS" above).
 start_server() {
 	local pf=$tmp/port.$((${#server_pids} + 1)).$RANDOM i=0
+	local tls=()
+	[ "$scheme" = https ] && tls=(--tls-cert "$tmp/tls/server.pem" --tls-key "$tmp/tls/server.key")
 	rm -f "$pf"
-	"$HAVEN" serve --data "$DATA" --listen 127.0.0.1:0 --port-file "$pf" "$@" \
+	"$HAVEN" serve --data "$DATA" --listen 127.0.0.1:0 --port-file "$pf" ${tls[@]+"${tls[@]}"} "$@" \
 		>>"$tmp/server.log" 2>&1 </dev/null &
 	server_pid=$!
 	server_pids="$server_pids $server_pid"
@@ -249,7 +308,7 @@ start_server() {
 		dump_server_log
 		exit 1
 	fi
-	base="http://127.0.0.1:$port"
+	base="$scheme://127.0.0.1:$port"
 	i=0
 	while ! curl -s -o /dev/null --max-time 2 --noproxy '*' "$base/"; do
 		i=$((i + 1))
@@ -442,14 +501,18 @@ is_4xx() {
 # given and print what comes back (until the server closes or S seconds
 # pass, default 5). Escapes in PAYLOAD are decoded by Python's
 # unicode_escape (\r, \n, \x00). PAYLOAD "@FILE" sends FILE's bytes.
+# Under HAVEN_TEST_TLS=1 the bytes go inside a TLS connection.
 cat >"$tmp/raw_http.py" <<'EOF_PY'
-import socket, sys, time
+import os, socket, ssl, sys, time
 port, timeout, payload = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 if payload.startswith("@"):
     data = open(payload[1:], "rb").read()
 else:
     data = payload.encode("latin-1").decode("unicode_escape").encode("latin-1")
 s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+if os.environ.get("HAVEN_TEST_TLS") == "1":
+    ctx = ssl.create_default_context(cafile=os.environ["HAVEN_TEST_CA"])
+    s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
 try:
     s.sendall(data)
 except OSError:

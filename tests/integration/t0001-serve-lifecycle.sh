@@ -32,7 +32,7 @@ expect_success 'the port file holds the bound port and the server answers' '
 '
 expect_success 'without --public-url, Link URLs use the bound address' '
 	fetch l "$base/api/models?limit=1" && expect_status l 200 &&
-	hdr l Link | grep -Eq "^<http://127\.0\.0\.1:$port/api/models\?[^>]*>; +rel=\"next\""
+	hdr l Link | grep -Eq "^<$scheme://127\.0\.0\.1:$port/api/models\?[^>]*>; +rel=\"next\""
 '
 stop_server INT
 

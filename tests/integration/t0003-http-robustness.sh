@@ -66,16 +66,22 @@ expect_success 'HTTP/1.0 without Host is answered' '
 # that sends nothing, one that sends half a body. They stay open while
 # other requests must still be answered promptly.
 "$PYTHON" - "$port" >"$tmp/stall.log" 2>&1 <<'PY' &
-import socket, sys, time
+import os, socket, ssl, sys, time
 port = int(sys.argv[1])
+def connect():
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if os.environ.get("HAVEN_TEST_TLS") == "1":
+        ctx = ssl.create_default_context(cafile=os.environ["HAVEN_TEST_CA"])
+        s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
+    return s
 socks = []
 for i in range(20):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s = connect()
     s.sendall(b"GET /api/models HTTP/1.1\r\nHost: a\r\nX-Slow: ")
     socks.append(s)
-s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s = connect()
 socks.append(s)
-s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s = connect()
 s.sendall(b"POST /api/models/haven-test/robust/paths-info/main HTTP/1.1\r\nHost: a\r\n"
           b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"paths\":")
 socks.append(s)

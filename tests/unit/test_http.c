@@ -8,6 +8,13 @@
  * malformed, pipelined, trickled and abandoned requests. The last test
  * stops and frees the server with connections and requests in flight, for
  * the sanitizer build to check.
+ *
+ * A second server speaks HTTPS with a self-signed certificate made here.
+ * The same tests run again against it (the client then speaks TLS,
+ * verifying the certificate, and otherwise sends the same bytes), so every
+ * behaviour above holds over TLS too; a few tests only make sense there:
+ * bad certificate files, clients that never finish a handshake, plain
+ * HTTP sent to the HTTPS port.
  */
 #include "common/compat.h"
 
@@ -27,6 +34,10 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "common/err.h"
 #include "common/log.h"
@@ -43,6 +54,16 @@ static pthread_t server_thread;
 static int server_port;
 static char file_path[64] = "/tmp/test_http.XXXXXX";
 static unsigned char *file_data;
+
+/* The HTTPS server; the client speaks TLS to it while use_tls is set. */
+static struct http_server *tls_server;
+static pthread_t tls_thread;
+static int tls_port;
+static bool use_tls;
+static SSL_CTX *client_ctx;
+static char cert_path[64] = "/tmp/test_http_cert.XXXXXX";
+static char key_path[64] = "/tmp/test_http_key.XXXXXX";
+static char key2_path[64] = "/tmp/test_http_key2.XXXXXX";
 
 /* --- the handler --- */
 
@@ -174,6 +195,12 @@ static void test_handler(struct http_request *req, void *app)
 		reply(req, 200, "hello\n");
 	} else if (!strcmp(path, "/head")) {
 		reply(req, 200, "0123456789");
+	} else if (!strcmp(path, "/head-length")) {
+		/* A HEAD answered with a length and no body, as /resolve does. */
+		http_response_begin(req, 200, 10);
+		if (http_request_method(req) != HTTP_HEAD)
+			http_response_write(req, "0123456789", 10);
+		http_response_end(req);
 	} else if (!strcmp(path, "/echo") || !strcmp(path, "/fail")) {
 		struct echo *e = calloc(1, sizeof(*e));
 
@@ -186,6 +213,8 @@ static void test_handler(struct http_request *req, void *app)
 		send_file(req, 0, FILE_LEN);
 	} else if (!strcmp(path, "/range")) {
 		send_file(req, 10, 100);
+	} else if (!strcmp(path, "/short")) {
+		send_file(req, FILE_LEN - 1000, 5000); /* past the end */
 	} else if (!strcmp(path, "/stream")) {
 		struct stream *s = calloc(1, sizeof(*s));
 
@@ -208,6 +237,7 @@ static void test_handler(struct http_request *req, void *app)
 
 struct client {
 	int fd;
+	SSL *ssl;
 	char *buf;
 	size_t len, cap;
 };
@@ -227,25 +257,55 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int client_open(struct client *cl)
+static int tcp_connect(int port)
 {
 	struct sockaddr_in sin = { 0 };
+	int fd;
 
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The TLS handshake, blocking, checking the certificate for 127.0.0.1;
+ * the socket is non-blocking afterwards (see client_fill). */
+static int client_tls_start(struct client *cl)
+{
+	struct timeval tv = { 3, 0 };
+
+	setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (!(cl->ssl = SSL_new(client_ctx)) ||
+	    !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(cl->ssl),
+					   "127.0.0.1") ||
+	    !SSL_set_fd(cl->ssl, cl->fd) || SSL_connect(cl->ssl) != 1 ||
+	    SSL_get_verify_result(cl->ssl) != X509_V_OK) {
+		ERR_clear_error();
+		return -1;
+	}
+	return fcntl(cl->fd, F_SETFL, O_NONBLOCK) < 0 ? -1 : 0;
+}
+
+static int client_open(struct client *cl)
+{
 	memset(cl, 0, sizeof(*cl));
 	cl->cap = 131072;
 	cl->buf = malloc(cl->cap);
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)server_port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cl->fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (cl->fd < 0 ||
-	    connect(cl->fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+	cl->fd = tcp_connect(use_tls ? tls_port : server_port);
+	if (cl->fd < 0)
 		return -1;
-	return 0;
+	return use_tls ? client_tls_start(cl) : 0;
 }
 
 static void client_close(struct client *cl)
 {
+	SSL_free(cl->ssl);
+	cl->ssl = NULL;
 	if (cl->fd >= 0)
 		close(cl->fd);
 	cl->fd = -1;
@@ -253,10 +313,42 @@ static void client_close(struct client *cl)
 	cl->buf = NULL;
 }
 
+/* Waits until an SSL call that wants the socket can go on. */
+static int tls_wait(struct client *cl, int n, int timeout_ms)
+{
+	int e = SSL_get_error(cl->ssl, n);
+	struct pollfd pfd = { cl->fd, POLLIN, 0 };
+
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_WRITE)
+		pfd.events = POLLOUT;
+	else if (e != SSL_ERROR_WANT_READ)
+		return -1;
+	return poll(&pfd, 1, timeout_ms) == 1 ? 0 : -1;
+}
+
+static int tls_send(struct client *cl, const char *p, size_t len)
+{
+	while (len > 0) {
+		int chunk = len > 65536 ? 65536 : (int)len;
+		int n = SSL_write(cl->ssl, p, chunk);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (tls_wait(cl, n, 3000) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int client_send(struct client *cl, const void *data, size_t len)
 {
 	const char *p = data;
 
+	if (cl->ssl)
+		return tls_send(cl, p, len);
 	while (len > 0) {
 		ssize_t n = send(cl->fd, p, len, MSG_NOSIGNAL);
 
@@ -275,6 +367,33 @@ static int client_sends(struct client *cl, const char *s)
 	return client_send(cl, s, strlen(s));
 }
 
+/* client_fill() over TLS. A readable socket may hold only part of a
+ * record, or a record with no data for us (a session ticket), so it waits
+ * again until bytes come out or the time is up. close_notify, a reset or
+ * a close without close_notify count as EOF. */
+static int tls_fill(struct client *cl, int timeout_ms)
+{
+	double end = now_s() + timeout_ms / 1000.0;
+
+	for (;;) {
+		int n = SSL_read(cl->ssl, cl->buf + cl->len,
+				 (int)(cl->cap - cl->len));
+		int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(cl->ssl, n);
+		int left = (int)((end - now_s()) * 1000);
+
+		if (n > 0) {
+			cl->len += (size_t)n;
+			return n;
+		}
+		if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) {
+			ERR_clear_error();
+			return 0;
+		}
+		if (left <= 0 || tls_wait(cl, n, left) < 0)
+			return -1;
+	}
+}
+
 /* Reads more into the buffer: bytes read, 0 at EOF, -1 on error or
  * timeout. */
 static int client_fill(struct client *cl, int timeout_ms)
@@ -282,12 +401,14 @@ static int client_fill(struct client *cl, int timeout_ms)
 	struct pollfd pfd = { cl->fd, POLLIN, 0 };
 	ssize_t n;
 
-	if (poll(&pfd, 1, timeout_ms) != 1)
-		return -1;
 	if (cl->cap - cl->len < 65536) {
 		cl->cap *= 2;
 		cl->buf = realloc(cl->buf, cl->cap);
 	}
+	if (cl->ssl)
+		return tls_fill(cl, timeout_ms);
+	if (poll(&pfd, 1, timeout_ms) != 1)
+		return -1;
 	n = recv(cl->fd, cl->buf + cl->len, cl->cap - cl->len, 0);
 	if (n < 0)
 		return errno == ECONNRESET ? 0 : -1;
@@ -443,6 +564,111 @@ static void *server_main(void *arg)
 	return NULL;
 }
 
+static void *tls_main(void *arg)
+{
+	struct err err;
+
+	if (http_server_run(tls_server, &err) < 0)
+		fprintf(stderr, "run: %s\n", err.msg);
+	return NULL;
+}
+
+/* Writes a fresh P-256 key to path (a mkstemp template); NULL on error. */
+static EVP_PKEY *key_write(char *path)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	bool ok = key && f &&
+		  PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (!ok) {
+		EVP_PKEY_free(key);
+		return NULL;
+	}
+	return key;
+}
+
+/* A self-signed certificate for IP 127.0.0.1, valid for an hour. */
+static X509 *cert_make(EVP_PKEY *key)
+{
+	X509 *x = X509_new();
+	X509_NAME *name;
+	X509_EXTENSION *ext = NULL;
+	X509V3_CTX v3;
+	bool ok;
+
+	if (!x)
+		return NULL;
+	name = X509_get_subject_name(x);
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	ok = X509_set_version(x, 2) &&
+	     ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
+	     X509_gmtime_adj(X509_getm_notBefore(x), -60) &&
+	     X509_gmtime_adj(X509_getm_notAfter(x), 3600) &&
+	     X509_set_pubkey(x, key) &&
+	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+					(const unsigned char *)"127.0.0.1",
+					-1, -1, 0) &&
+	     X509_set_issuer_name(x, name) &&
+	     (ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+					"IP:127.0.0.1")) &&
+	     X509_add_ext(x, ext, -1) && X509_sign(x, key, EVP_sha256());
+	X509_EXTENSION_free(ext);
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* The certificate and two keys (the second one matches nothing), the
+ * HTTPS server, and a client context that trusts that certificate only. */
+static int tls_start(void)
+{
+	struct http_server_config cfg = {
+		.host = "127.0.0.1",
+		.threads = 2,
+		.header_timeout_s = 1,
+		.idle_timeout_s = 1,
+		.io_timeout_s = 2,
+		.tls_cert = cert_path,
+		.tls_key = key_path,
+	};
+	EVP_PKEY *key = key_write(key_path), *key2 = key_write(key2_path);
+	X509 *cert = key ? cert_make(key) : NULL;
+	int fd = cert ? mkstemp(cert_path) : -1;
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	struct err err;
+	int rc = -1;
+
+	if (!f || !key2 || !PEM_write_X509(f, cert))
+		goto out;
+	if (fclose(f) != 0 || !(client_ctx = SSL_CTX_new(TLS_client_method())))
+		goto out;
+	f = NULL;
+	SSL_CTX_set_verify(client_ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_options(client_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (!X509_STORE_add_cert(SSL_CTX_get_cert_store(client_ctx), cert))
+		goto out;
+	if (http_server_new(&tls_server, &cfg, test_handler, NULL, &err) < 0) {
+		fprintf(stderr, "tls server: %s\n", err.msg);
+		goto out;
+	}
+	tls_port = http_server_port(tls_server);
+	rc = pthread_create(&tls_thread, NULL, tls_main, NULL) ? -1 : 0;
+out:
+	if (f)
+		fclose(f);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(key2);
+	return rc;
+}
+
 static int server_start(void)
 {
 	struct http_server_config cfg = {
@@ -469,7 +695,9 @@ static int server_start(void)
 		return -1;
 	}
 	server_port = http_server_port(server);
-	return pthread_create(&server_thread, NULL, server_main, NULL);
+	if (pthread_create(&server_thread, NULL, server_main, NULL))
+		return -1;
+	return tls_start();
 }
 
 /* --- tests --- */
@@ -512,6 +740,27 @@ static int test_http_head(void)
 	CHECK(header_is(&r, "Connection", "close"));
 	CHECK(client_sees_eof(&cl, 3000));
 	CHECK(cl.len == 0);
+	rc = 0;
+out:
+	free(r.body);
+	client_close(&cl);
+	return rc;
+}
+
+/* A streamed HEAD answer declares a length it never sends: that is not a
+ * short body, and the connection stays open for the next request. */
+static int test_http_head_streamed_keeps_alive(void)
+{
+	struct client cl;
+	struct resp r = { 0 };
+	int rc = -1;
+
+	CHECK(client_open(&cl) == 0);
+	CHECK(request(&cl, &r, "HEAD /head-length HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+	CHECK(r.status == 200 && header_is(&r, "Content-Length", "10"));
+	CHECK(!resp_header(&r, "Connection", NULL, 0));
+	CHECK(request(&cl, &r, "GET /head-length HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+	CHECK(r.status == 200 && !strcmp(r.body, "0123456789"));
 	rc = 0;
 out:
 	free(r.body);
@@ -978,10 +1227,17 @@ static int test_http_stop_with_clients(void)
 	CHECK(client_sends(&d, "GET /stream HTTP/1.1\r\n\r\n") == 0);
 	CHECK(client_fill(&d, 3000) > 0);
 	usleep(20 * 1000);
-	http_server_stop(server);
-	pthread_join(server_thread, NULL);
-	http_server_free(server);
-	server = NULL;
+	if (use_tls) {
+		http_server_stop(tls_server);
+		pthread_join(tls_thread, NULL);
+		http_server_free(tls_server);
+		tls_server = NULL;
+	} else {
+		http_server_stop(server);
+		pthread_join(server_thread, NULL);
+		http_server_free(server);
+		server = NULL;
+	}
 	CHECK(client_sees_eof(&a, 1000) && client_sees_eof(&b, 1000));
 	rc = 0;
 out:
@@ -991,6 +1247,147 @@ out:
 	client_close(&d);
 	return rc;
 }
+
+/* --- HTTPS only --- */
+
+/* http_server_new() refuses bad files with a line that names them. */
+static int test_tls_bad_files(void)
+{
+	struct http_server_config cfg = {
+		.host = "127.0.0.1", .threads = 1,
+		.tls_cert = cert_path, .tls_key = "/nonexistent/key.pem",
+	};
+	struct http_server *s2 = NULL;
+	struct err err;
+	int rc = -1;
+
+	CHECK(http_server_new(&s2, &cfg, test_handler, NULL, &err) < 0);
+	CHECK(s2 == NULL && strstr(err.msg, "/nonexistent/key.pem") &&
+	      strstr(err.msg, "No such file"));
+	cfg.tls_key = key2_path;
+	CHECK(http_server_new(&s2, &cfg, test_handler, NULL, &err) < 0);
+	CHECK(strstr(err.msg, "does not match"));
+	cfg.tls_cert = key_path; /* a key where the certificate belongs */
+	cfg.tls_key = key_path;
+	CHECK(http_server_new(&s2, &cfg, test_handler, NULL, &err) < 0);
+	CHECK(strstr(err.msg, "certificate") && strstr(err.msg, key_path));
+	cfg.tls_cert = cert_path;
+	cfg.tls_key = NULL;
+	CHECK(http_server_new(&s2, &cfg, test_handler, NULL, &err) < 0);
+	CHECK(strstr(err.msg, "both"));
+	cfg.tls_key = "";
+	CHECK(http_server_new(&s2, &cfg, test_handler, NULL, &err) < 0);
+	rc = 0;
+out:
+	http_server_free(s2);
+	return rc;
+}
+
+/* Plain HTTP, garbage and silence on the HTTPS port: each connection is
+ * closed (silence within the 1 s header timeout, the rest at once) with
+ * no HTTP answer, and a TLS client is served meanwhile. */
+static int test_tls_not_tls(void)
+{
+	struct client plain = { .fd = -1 }, junk = { .fd = -1 },
+		      quiet = { .fd = -1 }, ok = { .fd = -1 };
+	struct resp r = { 0 };
+	char bytes[4096];
+	double t0 = now_s(), dt;
+	int rc = -1, saved_port = server_port;
+
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (char)(i * 7);
+	use_tls = false;
+	server_port = tls_port; /* plain clients to the TLS port */
+	CHECK(client_open(&plain) == 0 && client_open(&junk) == 0 &&
+	      client_open(&quiet) == 0);
+	CHECK(client_sends(&plain, "GET /hello HTTP/1.1\r\n\r\n") == 0);
+	CHECK(client_send(&junk, bytes, sizeof(bytes)) == 0);
+	use_tls = true;
+	CHECK(client_open(&ok) == 0);
+	CHECK(request(&ok, &r, "GET /hello HTTP/1.1\r\n\r\n") == 0);
+	CHECK(r.status == 200);
+	CHECK(client_sees_eof(&plain, 1000) && client_sees_eof(&junk, 1000));
+	CHECK(!memmem(plain.buf, plain.len, "HTTP/1.1", 8));
+	CHECK(client_sees_eof(&quiet, 3000));
+	dt = now_s() - t0;
+	CHECK(dt > 0.8 && dt < 2.5);
+	/* A new connection: the first one idled out meanwhile. */
+	client_close(&ok);
+	CHECK(client_open(&ok) == 0);
+	CHECK(request(&ok, &r, "GET /hello HTTP/1.1\r\n\r\n") == 0);
+	CHECK(r.status == 200);
+	rc = 0;
+out:
+	server_port = saved_port;
+	use_tls = true;
+	free(r.body);
+	client_close(&plain);
+	client_close(&junk);
+	client_close(&quiet);
+	client_close(&ok);
+	return rc;
+}
+
+/* A handshake begun and left: cut by the header timeout. */
+static int test_tls_stalled_handshake(void)
+{
+	static const unsigned char hello_start[] = {
+		0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03,
+	};
+	struct client cl = { .fd = -1 };
+	double t0 = now_s(), dt;
+	int rc = -1, saved_port = server_port;
+
+	use_tls = false;
+	server_port = tls_port;
+	CHECK(client_open(&cl) == 0);
+	CHECK(client_send(&cl, hello_start, sizeof(hello_start)) == 0);
+	CHECK(client_sees_eof(&cl, 3000));
+	dt = now_s() - t0;
+	CHECK(dt > 0.8 && dt < 2.5);
+	rc = 0;
+out:
+	server_port = saved_port;
+	use_tls = true;
+	client_close(&cl);
+	return rc;
+}
+
+/* A file that is shorter than the answer announced: what there is, then
+ * the connection closes, since the body cannot be completed. */
+static int test_tls_short_file(void)
+{
+	struct client cl;
+	struct resp r = { 0 };
+	int rc = -1;
+
+	CHECK(client_open(&cl) == 0);
+	CHECK(client_sends(&cl, "GET /short HTTP/1.1\r\n\r\n") == 0);
+	CHECK(client_response(&cl, &r, false) < 0);
+	CHECK(strstr(r.head, " 200 ") && header_is(&r, "Content-Length", "5000"));
+	CHECK(client_sees_eof(&cl, 3000));
+	CHECK(cl.len == 1000 &&
+	      !memcmp(cl.buf, file_data + FILE_LEN - 1000, 1000));
+	rc = 0;
+out:
+	free(r.body);
+	client_close(&cl);
+	return rc;
+}
+
+/* RUN() for the second pass, against the HTTPS server. */
+#define RUN_TLS(fn) do { \
+	use_tls = true; \
+	if (fn() == 0) { \
+		test_passed++; \
+		printf("ok - %s over TLS\n", #fn); \
+	} else { \
+		test_failed++; \
+		printf("not ok - %s over TLS\n", #fn); \
+	} \
+	fflush(stdout); \
+} while (0)
 
 int main(void)
 {
@@ -1006,6 +1403,7 @@ int main(void)
 	RUN(test_http_get);
 	RUN(test_http_head);
 	RUN(test_http_keepalive);
+	RUN(test_http_head_streamed_keeps_alive);
 	RUN(test_http_pipeline);
 	RUN(test_http_chunked_body);
 	RUN(test_http_big_body);
@@ -1021,8 +1419,34 @@ int main(void)
 	RUN(test_http_request_fields);
 	RUN(test_http_port_busy);
 	RUN(test_http_stop_with_clients);
+	RUN_TLS(test_tls_bad_files);
+	RUN_TLS(test_http_get);
+	RUN_TLS(test_http_head);
+	RUN_TLS(test_http_keepalive);
+	RUN_TLS(test_http_head_streamed_keeps_alive);
+	RUN_TLS(test_http_pipeline);
+	RUN_TLS(test_http_chunked_body);
+	RUN_TLS(test_http_big_body);
+	RUN_TLS(test_http_expect_continue);
+	RUN_TLS(test_http_malformed);
+	RUN_TLS(test_http_header_limits);
+	RUN_TLS(test_http_slowloris);
+	RUN_TLS(test_http_idle_timeout);
+	RUN_TLS(test_http_disconnects);
+	RUN_TLS(test_http_send_file);
+	RUN_TLS(test_tls_short_file);
+	RUN_TLS(test_http_stream);
+	RUN_TLS(test_http_unread_body);
+	RUN_TLS(test_http_request_fields);
+	RUN_TLS(test_tls_not_tls);
+	RUN_TLS(test_tls_stalled_handshake);
+	RUN_TLS(test_http_stop_with_clients);
 	rc = TEST_REPORT();
 	unlink(file_path);
+	unlink(cert_path);
+	unlink(key_path);
+	unlink(key2_path);
+	SSL_CTX_free(client_ctx);
 	free(file_data);
 	return rc;
 }
