@@ -14,6 +14,9 @@
 #include "storage/blob.h"
 
 #define PATH_LEN 4096
+/* Network reads arrive in small pieces (4 KiB from libevent 2.1); writes
+ * are gathered so the disk sees large ones. */
+#define WRITE_BUF (256 << 10)
 
 struct blob_store {
 	char root[PATH_LEN];	/* <data>/blobs/sha256 */
@@ -26,6 +29,8 @@ struct blob_writer {
 	char tmp_path[PATH_LEN];
 	int fd;
 	uint64_t size;
+	char *buf;	/* WRITE_BUF bytes not yet written */
+	size_t buffered;
 };
 
 int blob_store_open(struct blob_store **out, const char *data_dir,
@@ -70,12 +75,14 @@ int blob_writer_begin(struct blob_writer **out, struct blob_store *store,
 		return err_set(err, ERR_FAIL, "out of memory");
 	w->store = store;
 	w->hash = sha256_new();
+	w->buf = malloc(WRITE_BUF);	/* without it, writes go straight out */
 	snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/blob-XXXXXX", store->tmp);
 	w->fd = w->hash ? mkostemp(w->tmp_path, O_CLOEXEC) : -1;
 	if (w->fd < 0) {
 		err_set(err, ERR_FAIL, "cannot create temporary blob in '%s': %s",
 			store->tmp, strerror(errno));
 		sha256_free(w->hash);
+		free(w->buf);
 		free(w);
 		return ERR_FAIL;
 	}
@@ -83,14 +90,30 @@ int blob_writer_begin(struct blob_writer **out, struct blob_store *store,
 	return 0;
 }
 
+static int flush_buffer(struct blob_writer *w, struct err *err)
+{
+	if (w->buffered && write_full(w->fd, w->buf, w->buffered) < 0)
+		return err_set(err, ERR_FAIL, "cannot write blob: %s",
+			       strerror(errno));
+	w->buffered = 0;
+	return 0;
+}
+
 int blob_writer_write(struct blob_writer *w, const void *data, size_t len,
 		      struct err *err)
 {
-	if (write_full(w->fd, data, len) < 0)
-		return err_set(err, ERR_FAIL, "cannot write blob: %s",
-			       strerror(errno));
 	sha256_update(w->hash, data, len);
 	w->size += len;
+	if (!w->buf || len >= WRITE_BUF) {
+		if (flush_buffer(w, err) < 0 || write_full(w->fd, data, len) < 0)
+			return err_set(err, ERR_FAIL, "cannot write blob: %s",
+				       strerror(errno));
+		return 0;
+	}
+	if (w->buffered + len > WRITE_BUF && flush_buffer(w, err) < 0)
+		return ERR_FAIL;
+	memcpy(w->buf + w->buffered, data, len);
+	w->buffered += len;
 	return 0;
 }
 
@@ -102,6 +125,7 @@ void blob_writer_abort(struct blob_writer *w)
 		close(w->fd);
 	unlink(w->tmp_path);
 	sha256_free(w->hash);
+	free(w->buf);
 	free(w);
 }
 
@@ -142,6 +166,8 @@ int blob_writer_commit(struct blob_writer *w, const char *expect_sha,
 			     sha, expect_sha);
 		goto out;
 	}
+	if (flush_buffer(w, err) < 0)
+		goto out;
 	if (fsync(w->fd) < 0 || close(w->fd) < 0) {
 		w->fd = -1;
 		err_set(err, ERR_FAIL, "cannot sync blob: %s", strerror(errno));
