@@ -150,26 +150,39 @@ static int settings_store(struct hub_call *call, json_t *doc, struct err *err)
 	return meta_txn_commit(txn, err);
 }
 
-static void settings_body(struct http_request *req, struct evbuffer *body,
-			  int rc, void *arg)
+/* The buffered request body as a JSON object; NULL once the error has
+ * been answered, saying expected when the body is not an object. */
+static json_t *body_object(struct http_request *req, struct evbuffer *body,
+			   int rc, const char *expected)
 {
-	struct hub_call *call = arg;
-	struct err err = { 0 };
-	json_t *doc = NULL;
+	json_t *doc;
 
 	if (rc < 0) {
 		hub_error_replyf(req, rc == ERR_TOOBIG ? ERR_TOOBIG : ERR_INVALID,
 				 rc == ERR_TOOBIG ? "request body too large" :
 				 "request body incomplete");
-		goto out;
+		return NULL;
 	}
 	doc = json_loadb((const char *)evbuffer_pullup(body, -1),
 			 evbuffer_get_length(body), 0, NULL);
 	if (!json_is_object(doc)) {
-		hub_error_replyf(req, ERR_INVALID, "expected a JSON object with "
-				 "'gated', 'private' or 'visibility'");
-		goto out;
+		json_decref(doc);
+		hub_error_replyf(req, ERR_INVALID, "%s", expected);
+		return NULL;
 	}
+	return doc;
+}
+
+static void settings_body(struct http_request *req, struct evbuffer *body,
+			  int rc, void *arg)
+{
+	struct hub_call *call = arg;
+	struct err err = { 0 };
+	json_t *doc;
+
+	if (!(doc = body_object(req, body, rc, "expected a JSON object with "
+				"'gated', 'private' or 'visibility'")))
+		goto out;
 	if (settings_store(call, doc, &err) < 0) {
 		hub_error_reply(req, &err, NULL);
 		goto out;
@@ -308,20 +321,10 @@ static void access_body(struct http_request *req, struct evbuffer *body,
 	struct hub_call *call = arg;
 	struct repo_record rec;
 	struct err err = { 0 };
-	json_t *doc = NULL;
+	json_t *doc;
 
-	if (rc < 0) {
-		hub_error_replyf(req, rc == ERR_TOOBIG ? ERR_TOOBIG : ERR_INVALID,
-				 rc == ERR_TOOBIG ? "request body too large" :
-				 "request body incomplete");
+	if (!(doc = body_object(req, body, rc, "expected a JSON object")))
 		goto out;
-	}
-	doc = json_loadb((const char *)evbuffer_pullup(body, -1),
-			 evbuffer_get_length(body), 0, NULL);
-	if (!json_is_object(doc)) {
-		hub_error_replyf(req, ERR_INVALID, "expected a JSON object");
-		goto out;
-	}
 	/* Looked up again: the repo may have changed while the body came. */
 	if (repo_lookup(call->app->store, call->type, call->repo, &rec, &err) < 0 ||
 	    auth_check_write(call->app, &call->who, &rec, &err) < 0 ||

@@ -160,6 +160,25 @@ static json_t *parse_json_body(struct evbuffer *body, json_error_t *jerr)
 	return json_loadb(data, len, JSON_REJECT_DUPLICATES, jerr);
 }
 
+/* The buffered body of an LFS request as JSON; NULL once the error has
+ * been answered in the LFS shape. what names the request in messages. */
+static json_t *lfs_body_json(struct http_request *req, struct evbuffer *body,
+			     int rc, const char *what)
+{
+	json_error_t jerr;
+	json_t *doc;
+
+	if (rc < 0) {
+		lfs_reply_errorf(req, rc, rc == ERR_TOOBIG ? "%s too large" :
+				 "%s body incomplete", what);
+		return NULL;
+	}
+	if (!(doc = parse_json_body(body, &jerr)))
+		lfs_reply_errorf(req, ERR_INVALID, "malformed JSON in the %s: %s",
+				 what, jerr.text);
+	return doc;
+}
+
 /* --- multipart geometry ----------------------------------------------------- */
 
 static uint32_t part_count(uint64_t size)
@@ -465,21 +484,12 @@ static void batch_body(struct http_request *req, struct evbuffer *body,
 	struct batch b = { .call = call, .now = (int64_t)time(NULL) };
 	struct err err = { 0 };
 	json_t *doc = NULL, *objects = NULL, *transfers = NULL, *out, *o;
-	json_error_t jerr;
 	struct hub_repo r;
 	bool opened = false;
 	size_t i;
 
-	if (rc < 0) {
-		lfs_reply_errorf(req, rc, rc == ERR_TOOBIG ? "batch request "
-				 "too large" : "batch request body incomplete");
+	if (!(doc = lfs_body_json(req, body, rc, "batch request")))
 		goto out;
-	}
-	if (!(doc = parse_json_body(body, &jerr))) {
-		lfs_reply_errorf(req, ERR_INVALID, "malformed JSON in the batch "
-				 "request: %s", jerr.text);
-		goto out;
-	}
 	if (batch_parse(doc, &b.upload, &objects, &transfers, &err) < 0) {
 		lfs_reply_error(req, &err);
 		goto out;
@@ -843,19 +853,10 @@ static void complete_body(struct http_request *req, struct evbuffer *body,
 {
 	struct lfs_post *p = arg;
 	struct err err = { 0 };
-	json_error_t jerr;
-	json_t *doc = NULL;
+	json_t *doc;
 
-	if (rc < 0) {
-		lfs_reply_errorf(req, rc, rc == ERR_TOOBIG ? "completion request "
-				 "too large" : "completion request incomplete");
+	if (!(doc = lfs_body_json(req, body, rc, "completion request")))
 		goto out;
-	}
-	if (!(doc = parse_json_body(body, &jerr))) {
-		lfs_reply_errorf(req, ERR_INVALID, "malformed JSON in the "
-				 "completion request: %s", jerr.text);
-		goto out;
-	}
 	if (complete_check(doc, &p->g, &err) < 0 ||
 	    assemble(p->call->app, &p->g, &err) < 0) {
 		log_msg(LOG_INFO, "event=lfs_complete_refused oid=%s reason=\"%s\"",

@@ -20,6 +20,8 @@
 #define TOKEN_PREFIX "hf_"
 #define TOKEN_RANDOM_LEN 34
 #define LABEL_DEFAULT "haven"
+/* Room for the longest role or access-status name, and then some. */
+#define FIELD_MAX 16
 
 static const char token_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -138,6 +140,38 @@ static const char *jstr(json_t *doc, const char *field)
 	return s ? s : "";
 }
 
+/* Copies a string field of the record under key into out, in a read
+ * transaction of its own; "" when the record or the field is absent or
+ * unreadable, which the callers take as "no role" or "no request". */
+static void field_lookup(struct meta *meta, enum meta_kv db, const char *key,
+			 const char *field, char *out, size_t size)
+{
+	struct meta_txn *txn = NULL;
+	json_t *doc = NULL;
+
+	out[0] = '\0';
+	if (meta_txn_begin(&txn, meta, false, NULL) < 0)
+		return;
+	if (get_json(txn, db, key, &doc, NULL) == 0)
+		str_copy(out, jstr(doc, field), size);
+	json_decref(doc);
+	meta_txn_abort(txn);
+}
+
+/* Calls visit for each record of db under prefix, in a read transaction. */
+static int kv_walk(struct meta *meta, enum meta_kv db, const char *prefix,
+		   meta_kv_fn visit, void *arg, struct err *err)
+{
+	struct meta_txn *txn = NULL;
+	int rc;
+
+	if ((rc = meta_txn_begin(&txn, meta, false, err)) < 0)
+		return rc;
+	rc = meta_kv_foreach(txn, db, prefix, visit, arg, err);
+	meta_txn_abort(txn);
+	return rc;
+}
+
 /* --- users and organisations ---------------------------------------------- */
 
 static int account_create(struct meta *meta, const char *name, bool org,
@@ -207,8 +241,8 @@ static void user_from_json(struct user_record *out, json_t *doc)
 	out->created = json_integer_value(json_object_get(doc, "created"));
 }
 
-int account_user_get(struct meta *meta, const char *name,
-		     struct user_record *out, struct err *err)
+static int account_get(struct meta *meta, const char *name, bool org,
+		       struct user_record *out, struct err *err)
 {
 	struct meta_txn *txn = NULL;
 	json_t *doc = NULL;
@@ -216,27 +250,23 @@ int account_user_get(struct meta *meta, const char *name,
 
 	if ((rc = meta_txn_begin(&txn, meta, false, err)) < 0)
 		return rc;
-	if ((rc = account_read(txn, name, false, &doc, err)) == 0)
+	if ((rc = account_read(txn, name, org, &doc, err)) == 0)
 		user_from_json(out, doc);
 	json_decref(doc);
 	meta_txn_abort(txn);
 	return rc;
 }
 
+int account_user_get(struct meta *meta, const char *name,
+		     struct user_record *out, struct err *err)
+{
+	return account_get(meta, name, false, out, err);
+}
+
 int account_org_get(struct meta *meta, const char *name,
 		    struct user_record *out, struct err *err)
 {
-	struct meta_txn *txn = NULL;
-	json_t *doc = NULL;
-	int rc;
-
-	if ((rc = meta_txn_begin(&txn, meta, false, err)) < 0)
-		return rc;
-	if ((rc = account_read(txn, name, true, &doc, err)) == 0)
-		user_from_json(out, doc);
-	json_decref(doc);
-	meta_txn_abort(txn);
-	return rc;
+	return account_get(meta, name, true, out, err);
 }
 
 bool account_is_org(struct meta *meta, const char *name)
@@ -294,19 +324,12 @@ out:
 enum role account_member_role(struct meta *meta, const char *org,
 			      const char *user)
 {
-	struct meta_txn *txn = NULL;
-	char key[2 * ACCOUNT_NAME_MAX + 2];
-	json_t *doc = NULL;
-	enum role role = ROLE_NONE;
+	char key[2 * ACCOUNT_NAME_MAX + 2], role[FIELD_MAX];
 
-	if (member_key(key, sizeof(key), org, user) < 0 ||
-	    meta_txn_begin(&txn, meta, false, NULL) < 0)
+	if (member_key(key, sizeof(key), org, user) < 0)
 		return ROLE_NONE;
-	if (get_json(txn, META_KV_MEMBERS, key, &doc, NULL) == 0)
-		role = role_parse(jstr(doc, "role"));
-	json_decref(doc);
-	meta_txn_abort(txn);
-	return role;
+	field_lookup(meta, META_KV_MEMBERS, key, "role", role, sizeof(role));
+	return role_parse(role);
 }
 
 struct orgs_walk {
@@ -335,19 +358,13 @@ int account_user_orgs(struct meta *meta, const char *user, account_org_fn fn,
 		      void *arg, struct err *err)
 {
 	struct orgs_walk w = { fn, arg, err };
-	struct meta_txn *txn = NULL;
 	char prefix[ACCOUNT_NAME_MAX + 1];
 	char lower[ACCOUNT_NAME_MAX];
-	int rc;
 
 	if (name_key(lower, user, NULL) < 0)
 		return 0;	/* no such user: no organisations */
 	snprintf(prefix, sizeof(prefix), "%s/", lower);
-	if ((rc = meta_txn_begin(&txn, meta, false, err)) < 0)
-		return rc;
-	rc = meta_kv_foreach(txn, META_KV_MEMBERS, prefix, orgs_visit, &w, err);
-	meta_txn_abort(txn);
-	return rc;
+	return kv_walk(meta, META_KV_MEMBERS, prefix, orgs_visit, &w, err);
 }
 
 /* --- tokens --------------------------------------------------------------------- */
@@ -513,14 +530,8 @@ int account_token_list(struct meta *meta, const char *user,
 		       account_token_fn fn, void *arg, struct err *err)
 {
 	struct token_walk w = { .user = user, .fn = fn, .arg = arg, .err = err };
-	struct meta_txn *txn = NULL;
-	int rc;
 
-	if ((rc = meta_txn_begin(&txn, meta, false, err)) < 0)
-		return rc;
-	rc = meta_kv_foreach(txn, META_KV_TOKENS, "", token_visit, &w, err);
-	meta_txn_abort(txn);
-	return rc;
+	return kv_walk(meta, META_KV_TOKENS, "", token_visit, &w, err);
 }
 
 static int revoke_visit(const char *key, const char *json, void *arg)
@@ -624,19 +635,13 @@ out:
 enum access_status account_access_get(struct meta *meta, const char *repo_id,
 				      const char *user)
 {
-	struct meta_txn *txn = NULL;
-	char key[REPO_ID_LEN + ACCOUNT_NAME_MAX + 2];
-	enum access_status st = ACCESS_NONE;
-	json_t *doc = NULL;
+	char key[REPO_ID_LEN + ACCOUNT_NAME_MAX + 2], status[FIELD_MAX];
 
-	if (access_key(key, sizeof(key), repo_id, user) < 0 ||
-	    meta_txn_begin(&txn, meta, false, NULL) < 0)
+	if (access_key(key, sizeof(key), repo_id, user) < 0)
 		return ACCESS_NONE;
-	if (get_json(txn, META_KV_ACCESS, key, &doc, NULL) == 0)
-		st = access_status_parse(jstr(doc, "status"));
-	json_decref(doc);
-	meta_txn_abort(txn);
-	return st;
+	field_lookup(meta, META_KV_ACCESS, key, "status", status,
+		     sizeof(status));
+	return access_status_parse(status);
 }
 
 struct access_walk {
@@ -666,16 +671,10 @@ int account_access_list(struct meta *meta, const char *repo_id,
 			account_access_fn fn, void *arg, struct err *err)
 {
 	struct access_walk w = { fn, arg, err };
-	struct meta_txn *txn = NULL;
 	char prefix[REPO_ID_LEN + 2];
-	int rc;
 
 	if (!is_hex(repo_id, REPO_ID_LEN))
 		return 0;
 	snprintf(prefix, sizeof(prefix), "%s/", repo_id);
-	if ((rc = meta_txn_begin(&txn, meta, false, err)) < 0)
-		return rc;
-	rc = meta_kv_foreach(txn, META_KV_ACCESS, prefix, access_visit, &w, err);
-	meta_txn_abort(txn);
-	return rc;
+	return kv_walk(meta, META_KV_ACCESS, prefix, access_visit, &w, err);
 }

@@ -148,6 +148,9 @@ void meta_txn_abort(struct meta_txn *txn)
 	free(txn);
 }
 
+/* Room for V1 <type> '/' <name> and its terminator. */
+#define REPO_KEY_MAX (REPO_NAME_MAX + 16)
+
 /* Builds V1 <type> '/' <lower(name)>; returns its length or ERR_INVALID. */
 static int repo_key(char *out, size_t size, const char *type, const char *name)
 {
@@ -210,23 +213,49 @@ static int record_from_val(struct repo_record *rec, MDB_val *val,
 				val->mv_size - 1, err);
 }
 
-int meta_repo_get(struct meta_txn *txn, const char *type, const char *name,
-		  struct repo_record *out, struct err *err)
+/* The JSON text of a record, malloc'd, or NULL when out of memory. */
+static char *record_json(const struct repo_record *rec)
 {
-	char kbuf[REPO_NAME_MAX + 16];
-	int n = repo_key(kbuf, sizeof(kbuf), type, name);
-	MDB_val key, val;
+	json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:b, s:s}", "id", rec->id,
+				"type", rec->type, "name", rec->name, "created",
+				(json_int_t)rec->created, "private", rec->private,
+				"gated", rec->gated);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	return text;
+}
+
+/* Finds the stored record of type/name: its key (in kbuf) and value.
+ * ERR_NOREPO when there is none. */
+static int record_find(struct meta_txn *txn, const char *type,
+		       const char *name, char kbuf[REPO_KEY_MAX], MDB_val *key,
+		       MDB_val *val, struct err *err)
+{
+	int n = repo_key(kbuf, REPO_KEY_MAX, type, name);
 	int rc;
 
 	if (n < 0)
 		return err_set(err, ERR_NOREPO, "Repository not found");
-	key.mv_data = kbuf;
-	key.mv_size = (size_t)n;
-	rc = mdb_get(txn->txn, txn->meta->repos, &key, &val);
+	key->mv_data = kbuf;
+	key->mv_size = (size_t)n;
+	rc = mdb_get(txn->txn, txn->meta->repos, key, val);
 	if (rc == MDB_NOTFOUND)
 		return err_set(err, ERR_NOREPO, "Repository not found");
 	if (rc)
 		return mdb_fail(err, rc, "cannot read repository");
+	return 0;
+}
+
+int meta_repo_get(struct meta_txn *txn, const char *type, const char *name,
+		  struct repo_record *out, struct err *err)
+{
+	char kbuf[REPO_KEY_MAX];
+	MDB_val key, val;
+	int rc;
+
+	if ((rc = record_find(txn, type, name, kbuf, &key, &val, err)) < 0)
+		return rc;
 	return record_from_val(out, &val, err);
 }
 
@@ -258,9 +287,8 @@ int meta_repo_get_by_id(struct meta_txn *txn, const char *id,
 int meta_repo_insert(struct meta_txn *txn, const struct repo_record *rec,
 		     struct err *err)
 {
-	char kbuf[REPO_NAME_MAX + 16], idbuf[REPO_ID_LEN + 2];
+	char kbuf[REPO_KEY_MAX], idbuf[REPO_ID_LEN + 2];
 	int n = repo_key(kbuf, sizeof(kbuf), rec->type, rec->name);
-	json_t *doc;
 	char *text;
 	MDB_val key, idkey;
 	int rc;
@@ -269,13 +297,7 @@ int meta_repo_insert(struct meta_txn *txn, const struct repo_record *rec,
 		return err_set(err, ERR_INVALID, "repository name too long");
 	key.mv_data = kbuf;
 	key.mv_size = (size_t)n;
-	doc = json_pack("{s:s, s:s, s:s, s:I, s:b, s:s}", "id", rec->id, "type",
-			rec->type, "name", rec->name, "created",
-			(json_int_t)rec->created, "private", rec->private,
-			"gated", rec->gated);
-	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
-	if (!text)
+	if (!(text = record_json(rec)))
 		return err_set(err, ERR_FAIL, "out of memory");
 	rc = put_text(txn->txn, txn->meta->repos, &key, text, MDB_NOOVERWRITE,
 		      err);
@@ -380,37 +402,17 @@ int meta_stat(struct meta *meta, size_t *map_size, size_t *used_bytes,
 	return 0;
 }
 
-/* The JSON text of a record, malloc'd, or NULL when out of memory. */
-static char *record_json(const struct repo_record *rec)
-{
-	json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:b, s:s}", "id", rec->id,
-				"type", rec->type, "name", rec->name, "created",
-				(json_int_t)rec->created, "private", rec->private,
-				"gated", rec->gated);
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-
-	json_decref(doc);
-	return text;
-}
-
 int meta_repo_update(struct meta_txn *txn, const struct repo_record *rec,
 		     struct err *err)
 {
-	char kbuf[REPO_NAME_MAX + 16];
-	int n = repo_key(kbuf, sizeof(kbuf), rec->type, rec->name);
+	char kbuf[REPO_KEY_MAX];
 	MDB_val key, val;
 	char *text;
 	int rc;
 
-	if (n < 0)
-		return err_set(err, ERR_NOREPO, "Repository not found");
-	key.mv_data = kbuf;
-	key.mv_size = (size_t)n;
-	rc = mdb_get(txn->txn, txn->meta->repos, &key, &val);
-	if (rc == MDB_NOTFOUND)
-		return err_set(err, ERR_NOREPO, "Repository not found");
-	if (rc)
-		return mdb_fail(err, rc, "cannot read repository");
+	if ((rc = record_find(txn, rec->type, rec->name, kbuf, &key, &val,
+			      err)) < 0)
+		return rc;
 	if (!(text = record_json(rec)))
 		return err_set(err, ERR_FAIL, "out of memory");
 	rc = put_text(txn->txn, txn->meta->repos, &key, text, 0, err);
@@ -551,7 +553,7 @@ static int del_redirects_to(struct meta_txn *txn, const char *id,
 int meta_repo_delete(struct meta_txn *txn, const struct repo_record *rec,
 		     struct err *err)
 {
-	char kbuf[REPO_NAME_MAX + 16], idbuf[REPO_ID_LEN + 2];
+	char kbuf[REPO_KEY_MAX], idbuf[REPO_ID_LEN + 2];
 	int n = repo_key(kbuf, sizeof(kbuf), rec->type, rec->name);
 	int rc;
 
@@ -568,7 +570,7 @@ int meta_repo_delete(struct meta_txn *txn, const struct repo_record *rec,
 int meta_repo_rename(struct meta_txn *txn, const struct repo_record *rec,
 		     const char *new_name, struct err *err)
 {
-	char oldk[REPO_NAME_MAX + 16], newk[REPO_NAME_MAX + 16];
+	char oldk[REPO_KEY_MAX], newk[REPO_KEY_MAX];
 	char idbuf[REPO_ID_LEN + 2];
 	struct repo_record moved = *rec;
 	int on = repo_key(oldk, sizeof(oldk), rec->type, rec->name);
@@ -599,7 +601,7 @@ int meta_redirect_get(struct meta_txn *txn, const char *type,
 		      const char *name, struct repo_record *out,
 		      struct err *err)
 {
-	char kbuf[REPO_NAME_MAX + 16], id[REPO_ID_LEN + 1];
+	char kbuf[REPO_KEY_MAX], id[REPO_ID_LEN + 1];
 	int n = repo_key(kbuf, sizeof(kbuf), type, name);
 	MDB_val key, val;
 	int rc;

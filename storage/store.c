@@ -193,8 +193,15 @@ int repo_open_git(git_repository **out, const struct store *store,
 	return gitrepo_open(out, path, err);
 }
 
-int repo_lookup(struct store *store, const char *type, const char *name,
-		struct repo_record *out, struct err *err)
+/* meta_repo_get or meta_redirect_get. */
+typedef int (*record_get_fn)(struct meta_txn *txn, const char *type,
+			     const char *name, struct repo_record *out,
+			     struct err *err);
+
+/* Checks type and name, then runs get in a read transaction of its own. */
+static int record_read(struct store *store, record_get_fn get,
+		       const char *type, const char *name,
+		       struct repo_record *out, struct err *err)
 {
 	struct meta_txn *txn = NULL;
 	int rc;
@@ -203,9 +210,15 @@ int repo_lookup(struct store *store, const char *type, const char *name,
 		return err_set(err, ERR_NOREPO, "Repository not found");
 	if ((rc = meta_txn_begin(&txn, store->meta, false, err)) < 0)
 		return rc;
-	rc = meta_repo_get(txn, type, name, out, err);
+	rc = get(txn, type, name, out, err);
 	meta_txn_abort(txn);
 	return rc;
+}
+
+int repo_lookup(struct store *store, const char *type, const char *name,
+		struct repo_record *out, struct err *err)
+{
+	return record_read(store, meta_repo_get, type, name, out, err);
 }
 
 static int initial_commit(git_repository *repo, const char *type,
@@ -379,14 +392,5 @@ fail:
 int repo_lookup_moved(struct store *store, const char *type, const char *name,
 		      struct repo_record *out, struct err *err)
 {
-	struct meta_txn *txn = NULL;
-	int rc;
-
-	if (!repo_type_valid(type) || !repo_name_valid(name))
-		return err_set(err, ERR_NOREPO, "Repository not found");
-	if ((rc = meta_txn_begin(&txn, store->meta, false, err)) < 0)
-		return rc;
-	rc = meta_redirect_get(txn, type, name, out, err);
-	meta_txn_abort(txn);
-	return rc;
+	return record_read(store, meta_redirect_get, type, name, out, err);
 }

@@ -24,6 +24,8 @@
 #   HAVEN_TEST_TIMEOUT        seconds one script may run (default 600)
 #   HAVEN_TEST_KEEP=1         keep the scratch folder
 #   HAVEN_REQUIRE_JS=1        a missing JS client is a failure, not a skip
+#   HAVEN_JS_MODULES          node_modules holding @huggingface/hub
+#                             (default $top_srcdir/tests/js/node_modules)
 #   HAVEN_TEST_TLS=1          servers speak HTTPS with a throwaway test CA
 #                             (see "TLS" below); $base is then https://...
 
@@ -201,6 +203,36 @@ expect_tap_from() {
 	if [ "$rc" -ne 0 ]; then
 		sed -e 's/^/#   stderr: /' "$tmp/tap.err" | tail -n 40
 	fi
+}
+
+# setup_js_client TEST.mjs: for the scripts that run @huggingface/hub
+# (tests/js, pinned in package-lock.json). Skips the whole script when
+# node >= 18 or the installed package is missing (run `npm ci` in
+# tests/js), or bails out under HAVEN_REQUIRE_JS=1. Sets $modules to the
+# node_modules folder (HAVEN_JS_MODULES, default tests/js/node_modules)
+# and copies tests/js/TEST.mjs to $tmp/js/, next to a link to $modules:
+# node resolves packages from the script's folder, and the source tree
+# may be read-only.
+setup_js_client() {
+	local node_major
+	command -v node >/dev/null 2>&1 || js_missing "node is not installed"
+	node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null)
+	[ "${node_major:-0}" -ge 18 ] 2>/dev/null || js_missing "node >= 18 is needed (found ${node_major:-none})"
+	modules=${HAVEN_JS_MODULES:-$top_srcdir/tests/js/node_modules}
+	[ -f "$modules/@huggingface/hub/package.json" ] ||
+		js_missing "@huggingface/hub is not installed in $modules (run npm ci in tests/js)"
+	mkdir -p "$tmp/js"
+	cp "$top_srcdir/tests/js/$1" "$tmp/js/"
+	ln -s "$modules" "$tmp/js/node_modules"
+	printf '{"type": "module"}\n' >"$tmp/js/package.json"
+}
+
+js_missing() {
+	if [ "${HAVEN_REQUIRE_JS:-0}" = 1 ]; then
+		echo "Bail out! $* (HAVEN_REQUIRE_JS=1)"
+		exit 1
+	fi
+	skip_all "$*"
 }
 
 # --- The haven binary -----------------------------------------------------------

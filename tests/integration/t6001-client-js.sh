@@ -7,19 +7,7 @@
 # tests/js), unless HAVEN_REQUIRE_JS=1.
 . "$(dirname "$0")/lib.sh"
 
-js_missing() {
-	if [ "${HAVEN_REQUIRE_JS:-0}" = 1 ]; then
-		echo "Bail out! $* (HAVEN_REQUIRE_JS=1)"
-		exit 1
-	fi
-	skip_all "$*"
-}
-command -v node >/dev/null 2>&1 || js_missing "node is not installed"
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null)
-[ "${node_major:-0}" -ge 18 ] 2>/dev/null || js_missing "node >= 18 is needed (found ${node_major:-none})"
-modules=${HAVEN_JS_MODULES:-$top_srcdir/tests/js/node_modules}
-[ -f "$modules/@huggingface/hub/package.json" ] ||
-	js_missing "@huggingface/hub is not installed in $modules (run npm ci in tests/js)"
+setup_js_client hub-client.test.mjs
 
 setup_model_repo
 mkdir -p "$tmp/ds"
@@ -27,13 +15,6 @@ printf 'a,b\n1,2\n' >"$tmp/ds/data.csv"
 head -c 3000 /dev/zero | tr '\0' q >"$tmp/ds/part.parquet"
 hv import "$tmp/ds" --repo haven-test/tiny-data --type dataset -m data >/dev/null 2>&1
 start_server
-
-# Node resolves packages from the script's folder: run a copy next to a
-# link to the installed modules (the source tree may be read-only).
-mkdir -p "$tmp/js"
-cp "$top_srcdir/tests/js/hub-client.test.mjs" "$tmp/js/"
-ln -s "$modules" "$tmp/js/node_modules"
-printf '{"type": "module"}\n' >"$tmp/js/package.json"
 
 say "@huggingface/hub $(node -p "require('$modules/@huggingface/hub/package.json').version"), node $(node --version)"
 HAVEN_URL=$base HAVEN_REPO=$REPO HAVEN_MODEL_DIR=$MODEL HAVEN_DEV_DIR=$DEV \

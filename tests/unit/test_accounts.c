@@ -6,48 +6,16 @@
  */
 #include "common/compat.h"
 
-#include <ftw.h>
-#include <sys/stat.h>
-
 #include "common/err.h"
 #include "common/util.h"
 #include "storage/accounts.h"
 #include "storage/hash.h"
 #include "storage/meta.h"
 #include "tests/unit/test.h"
+#include "tests/unit/test_tmp.h"
 
-#define SCRATCH_LEN 256
-#define MAP_SIZE ((size_t)16 << 20)
 #define REPO_A "0123456789abcdef0123456789abcdef"
 #define REPO_B "fedcba9876543210fedcba9876543210"
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int scratch_meta(struct meta **out, char dir[SCRATCH_LEN])
-{
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(dir, SCRATCH_LEN, "%s/haven-test-accounts-XXXXXX",
-		 tmp && tmp[0] ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		dir[0] = '\0';
-		return -1;
-	}
-	return meta_open(out, dir, MAP_SIZE, NULL);
-}
 
 static int test_roles_and_names(void)
 {
@@ -80,7 +48,7 @@ static int test_users_and_orgs_share_names(void)
 	struct err e = { 0 };
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "accounts") == 0);
 	CHECK(account_user_create(meta, "Alice", false, NULL) == 0);
 	CHECK(account_user_create(meta, "root", true, NULL) == 0);
 	CHECK(account_org_create(meta, "acme", NULL) == 0);
@@ -129,7 +97,7 @@ static int test_members(void)
 	char dir[SCRATCH_LEN] = "";
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "accounts") == 0);
 	CHECK(account_user_create(meta, "alice", false, NULL) == 0);
 	CHECK(account_user_create(meta, "alic", false, NULL) == 0);
 	CHECK(account_org_create(meta, "Acme", NULL) == 0);
@@ -197,7 +165,7 @@ static int test_tokens(void)
 	struct err e = { 0 };
 	int rc = -1, n = 0;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "accounts") == 0);
 	CHECK(account_user_create(meta, "Alice", false, NULL) == 0);
 	CHECK(account_user_create(meta, "bob", false, NULL) == 0);
 	CHECK(account_org_create(meta, "acme", NULL) == 0);
@@ -256,7 +224,7 @@ static int test_revoke_unknown_id(void)
 	char dir[SCRATCH_LEN] = "", t[TOKEN_MAX], hex[2] = "0";
 	int rc = -1, made = 0;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "accounts") == 0);
 	CHECK(account_user_create(meta, "alice", false, NULL) == 0);
 	/* Among 40 random ids, "000000" and "ffffff" cannot both be
 	 * prefixes (odds about 1e-12). */
@@ -299,7 +267,7 @@ static int test_access_requests(void)
 	char dir[SCRATCH_LEN] = "";
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "accounts") == 0);
 	CHECK(account_user_create(meta, "Bob", false, NULL) == 0);
 	CHECK(account_user_create(meta, "carol", false, NULL) == 0);
 	CHECK(account_access_get(meta, REPO_A, "bob") == ACCESS_NONE);
@@ -336,7 +304,7 @@ static int test_repo_update(void)
 	char dir[SCRATCH_LEN] = "";
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "accounts") == 0);
 	memset(&rec, 0, sizeof(rec));
 	str_copy(rec.id, REPO_A, sizeof(rec.id));
 	str_copy(rec.type, "model", sizeof(rec.type));

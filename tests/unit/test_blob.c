@@ -11,7 +11,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,8 +18,7 @@
 #include "common/util.h"
 #include "storage/blob.h"
 #include "tests/unit/test.h"
-
-#define SCRATCH_LEN 256
+#include "tests/unit/test_tmp.h"
 
 /* sha256("abc") and sha256(""), the FIPS 180-2 test vectors. */
 static const char abc_sha[] =
@@ -28,32 +26,11 @@ static const char abc_sha[] =
 static const char empty_sha[] =
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Makes a scratch folder in dir and opens a blob store in it. */
 static int scratch_store(struct blob_store **out, char dir[SCRATCH_LEN])
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(dir, SCRATCH_LEN, "%s/haven-test-blob-XXXXXX",
-		 tmp && tmp[0] ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		dir[0] = '\0';
+	if (scratch_dir(dir, "blob") < 0)
 		return -1;
-	}
 	return blob_store_open(out, dir, NULL);
 }
 

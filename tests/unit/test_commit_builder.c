@@ -7,42 +7,20 @@
  */
 #include "common/compat.h"
 
-#include <ftw.h>
 #include <unistd.h>
 
 #include "common/err.h"
 #include "storage/commit_builder.h"
 #include "storage/gitrepo.h"
 #include "tests/unit/test.h"
-
-#define SCRATCH_LEN 256
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+#include "tests/unit/test_tmp.h"
 
 static int scratch_git(git_repository **repo, char dir[SCRATCH_LEN])
 {
-	const char *tmp = getenv("TMPDIR");
 	char path[SCRATCH_LEN + 16];
 
-	snprintf(dir, SCRATCH_LEN, "%s/haven-test-cb-XXXXXX",
-		 tmp && tmp[0] ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		dir[0] = '\0';
+	if (scratch_dir(dir, "cb") < 0)
 		return -1;
-	}
 	snprintf(path, sizeof(path), "%s/r.git", dir);
 	return gitrepo_init_bare(repo, path, NULL);
 }

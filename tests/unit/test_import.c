@@ -10,7 +10,6 @@
 #include "common/compat.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,8 +20,8 @@
 #include "storage/lfs_pointer.h"
 #include "storage/store.h"
 #include "tests/unit/test.h"
+#include "tests/unit/test_tmp.h"
 
-#define SCRATCH_LEN 256
 #define PATH_LEN (SCRATCH_LEN + 128)
 
 static const char config_json[] = "{\"architectures\": [\"Tiny\"]}\n";
@@ -41,33 +40,12 @@ struct scratch {
 	struct store *store;
 };
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Makes root/, root/src/ and a new store in root/data/. */
 static int scratch_open(struct scratch *s)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	memset(s, 0, sizeof(*s));
-	snprintf(s->root, sizeof(s->root), "%s/haven-test-import-XXXXXX",
-		 tmp && tmp[0] ? tmp : "/tmp");
-	if (!mkdtemp(s->root)) {
-		s->root[0] = '\0';
+	if (scratch_dir(s->root, "import") < 0)
 		return -1;
-	}
 	snprintf(s->data, sizeof(s->data), "%s/data", s->root);
 	snprintf(s->src, sizeof(s->src), "%s/src", s->root);
 	if (mkdir(s->src, 0755) < 0)

@@ -7,50 +7,16 @@
  */
 #include "common/compat.h"
 
-#include <ftw.h>
-#include <sys/stat.h>
-
 #include "common/err.h"
 #include "common/util.h"
 #include "storage/meta.h"
 #include "tests/unit/test.h"
-
-#define SCRATCH_LEN 256
-#define MAP_SIZE ((size_t)16 << 20)
+#include "tests/unit/test_tmp.h"
 
 static const char commit_hex[] = "0123456789abcdef0123456789abcdef01234567";
 static const char listing_json[] =
 	"[[\"f\",\".gitattributes\","
 	"\"0123456789abcdef0123456789abcdef01234567\",1519,null,0]]";
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Makes a scratch folder in dir and opens a fresh environment in it. */
-static int scratch_meta(struct meta **out, char dir[SCRATCH_LEN])
-{
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(dir, SCRATCH_LEN, "%s/haven-test-meta-XXXXXX",
-		 tmp && tmp[0] ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		dir[0] = '\0';
-		return -1;
-	}
-	return meta_open(out, dir, MAP_SIZE, NULL);
-}
 
 static void make_record(struct repo_record *rec, const char *id,
 			const char *type, const char *name)
@@ -98,7 +64,7 @@ static int test_meta_get_is_case_insensitive(void)
 	char dir[SCRATCH_LEN] = "";
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "meta") == 0);
 	make_record(&rec, "0123456789abcdef0123456789abcdef", "model",
 		    "Alice/Model");
 	rec.private = true;
@@ -128,7 +94,7 @@ static int test_meta_get_by_id(void)
 	struct err e = { 0 };
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "meta") == 0);
 	make_record(&rec, "00000000000000000000000000000001", "dataset",
 		    "Org/Data");
 	CHECK(insert(meta, &rec, NULL) == 0);
@@ -155,7 +121,7 @@ static int test_meta_insert_duplicate_is_refused(void)
 	struct err e = { 0 };
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "meta") == 0);
 	make_record(&rec, "00000000000000000000000000000001", "model",
 		    "Alice/Model");
 	CHECK(insert(meta, &rec, NULL) == 0);
@@ -187,7 +153,7 @@ static int test_meta_missing_repo_is_norepo(void)
 	struct err e = { 0 };
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "meta") == 0);
 	CHECK(get(meta, "model", "nobody/nothing", &got, &e) == ERR_NOREPO);
 	CHECK(e.code == ERR_NOREPO);
 	make_record(&rec, "00000000000000000000000000000001", "model", "a/b");
@@ -235,7 +201,7 @@ static int test_meta_foreach_by_type_in_key_order(void)
 	char dir[SCRATCH_LEN] = "";
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "meta") == 0);
 	for (size_t i = 0; i < ARRAY_SIZE(repos); i++) {
 		make_record(&rec, repos[i][0], repos[i][1], repos[i][2]);
 		CHECK(insert(meta, &rec, NULL) == 0);
@@ -280,7 +246,7 @@ static int test_meta_foreach_on_empty_env(void)
 	char dir[SCRATCH_LEN] = "";
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "meta") == 0);
 	CHECK(meta_txn_begin(&txn, meta, false, NULL) == 0);
 	CHECK(meta_repo_foreach(txn, NULL, collect, &v, NULL) == 0);
 	CHECK(meta_repo_foreach(txn, "space", collect, &v, NULL) == 0);
@@ -300,7 +266,7 @@ static int test_meta_listing_roundtrip(void)
 	char dir[SCRATCH_LEN] = "", *json = NULL;
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "meta") == 0);
 	CHECK(meta_txn_begin(&txn, meta, true, NULL) == 0);
 	CHECK(meta_listing_put(txn, commit_hex, listing_json, NULL) == 0);
 	CHECK(meta_txn_commit(txn, NULL) == 0);
@@ -330,7 +296,7 @@ static int test_meta_aborted_txn_writes_nothing(void)
 	char dir[SCRATCH_LEN] = "";
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "meta") == 0);
 	make_record(&rec, "00000000000000000000000000000001", "model", "a/b");
 	CHECK(meta_txn_begin(&txn, meta, true, NULL) == 0);
 	CHECK(meta_repo_insert(txn, &rec, NULL) == 0);
@@ -355,7 +321,7 @@ static int test_meta_reopen_keeps_data(void)
 	size_t map = 0, used = 0;
 	int rc = -1;
 
-	CHECK(scratch_meta(&meta, dir) == 0);
+	CHECK(scratch_meta(&meta, dir, "meta") == 0);
 	make_record(&rec, "00000000000000000000000000000001", "model",
 		    "Alice/Model");
 	CHECK(insert(meta, &rec, NULL) == 0);
@@ -366,7 +332,7 @@ static int test_meta_reopen_keeps_data(void)
 	meta_free(meta);
 	meta = NULL;
 
-	CHECK(meta_open(&meta, dir, MAP_SIZE, NULL) == 0);
+	CHECK(meta_open(&meta, dir, SCRATCH_MAP_SIZE, NULL) == 0);
 	CHECK(get(meta, "model", "alice/model", &got, NULL) == 0);
 	CHECK(!strcmp(got.id, rec.id) && !strcmp(got.name, "Alice/Model"));
 	CHECK(meta_txn_begin(&txn, meta, false, NULL) == 0);
@@ -374,7 +340,7 @@ static int test_meta_reopen_keeps_data(void)
 	CHECK(meta_listing_get(txn, commit_hex, &json, NULL) == 0);
 	CHECK(!strcmp(json, listing_json));
 	CHECK(meta_stat(meta, &map, &used, NULL) == 0);
-	CHECK(map == MAP_SIZE && used > 0 && used <= map);
+	CHECK(map == SCRATCH_MAP_SIZE && used > 0 && used <= map);
 	rc = 0;
 out:
 	free(json);

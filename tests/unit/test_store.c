@@ -8,7 +8,6 @@
  */
 #include "common/compat.h"
 
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,38 +19,16 @@
 #include "storage/listing.h"
 #include "storage/store.h"
 #include "tests/unit/test.h"
-
-#define SCRATCH_LEN 256
+#include "tests/unit/test_tmp.h"
 
 static const char abc_sha[] =
 	"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Makes a scratch folder in dir and opens a new store in it. */
 static int scratch_store(struct store **out, char dir[SCRATCH_LEN])
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(dir, SCRATCH_LEN, "%s/haven-test-store-XXXXXX",
-		 tmp && tmp[0] ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		dir[0] = '\0';
+	if (scratch_dir(dir, "store") < 0)
 		return -1;
-	}
 	return store_open(out, dir, true, NULL);
 }
 
