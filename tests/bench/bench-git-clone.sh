@@ -37,150 +37,46 @@
 # top of the source tree), HAVEN_SERVE_ARGS (extra `haven serve` options),
 # NGINX, FCGIWRAP, GIT_HTTP_BACKEND (tool paths), TMPDIR.
 
-set -u -o pipefail
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh" || exit 2
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-
-record=0
-keep=0
 runs=5
 commits=2000
 files=5000
-while [ $# -gt 0 ]; do
-	case $1 in
-	--record) record=1 ;;
-	--keep) keep=1 ;;
-	--runs) runs=${2:?--runs needs a value}; shift ;;
-	--commits) commits=${2:?--commits needs a value}; shift ;;
-	--files) files=${2:?--files needs a value}; shift ;;
-	-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	*) echo "bench-git-clone.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
-	esac
-	shift
-done
-for v in "$runs" "$commits" "$files"; do
-	case $v in ''|*[!0-9]*) echo "bench-git-clone.sh: bad number '$v'" >&2; exit 2 ;; esac
-done
-[ "$runs" -ge 1 ] && [ "$runs" -le 21 ] || { echo "bench-git-clone.sh: --runs must be 1..21" >&2; exit 2; }
-[ "$commits" -ge 1 ] && [ "$commits" -le 100000 ] || { echo "bench-git-clone.sh: --commits must be 1..100000" >&2; exit 2; }
-[ "$files" -ge 5 ] && [ "$files" -le 200000 ] || { echo "bench-git-clone.sh: --files must be 5..200000" >&2; exit 2; }
+parse_options "--runs runs --commits commits --files files" "$@"
+check_range --runs "$runs" 1 21
+check_range --commits "$commits" 1 100000
+check_range --files "$files" 5 200000
 
 REPO=bench/git-clone
 BAR=1.2
 BUDGET_S=${HAVEN_BENCH_BUDGET:-500}
 
-# Loopback only, and no configuration from this machine or user.
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-export NO_PROXY='*' no_proxy='*' LC_ALL=C GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
-
-die() {
-	echo "bench-git-clone.sh: $*" >&2
-	exit 2
-}
-note() {
-	printf '# %s\n' "$*" >&2
-}
+# No configuration from this machine or user.
+export GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
 
 # --- Tools -------------------------------------------------------------------
 
-if [ -z "${HAVEN:-}" ]; then
-	for HAVEN in "$top/build/haven" "$top/haven"; do
-		[ -x "$HAVEN" ] && break
-	done
-fi
-[ -x "$HAVEN" ] || die "no haven binary (build it, or set HAVEN)"
+find_haven
 "$HAVEN" token --help >/dev/null 2>&1 || die "this haven has no token command (needed to push)"
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-[ -x "$NGINX" ] || die "nginx not found (apt-get install nginx-light, or set NGINX)"
+find_nginx
 FCGIWRAP=${FCGIWRAP:-$(command -v fcgiwrap || echo /usr/sbin/fcgiwrap)}
 [ -x "$FCGIWRAP" ] || die "fcgiwrap not found (apt-get install fcgiwrap, or set FCGIWRAP)"
-command -v git >/dev/null || die "git not found"
+need_tools git
 GIT_HTTP_BACKEND=${GIT_HTTP_BACKEND:-$(git --exec-path)/git-http-backend}
 [ -x "$GIT_HTTP_BACKEND" ] || die "git http-backend not found at $GIT_HTTP_BACKEND"
-command -v curl >/dev/null || die "curl not found"
-command -v python3 >/dev/null || die "python3 not found"
-command -v timeout >/dev/null || die "timeout (coreutils) not found"
-
-nproc=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
+need_tools curl python3 timeout
 
 # --- Scratch folder, watchdog and cleanup -------------------------------------
 
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/haven-bench-git.XXXXXX") || die "cannot create a scratch folder"
+make_scratch haven-bench-git
 export HOME=$scratch/home
 mkdir -p "$HOME"
-haven_pid=
-nginx_pid=
-fcgi_pid=
-watchdog_pid=
-
-stop_pid() {
-	local pid=$1 i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
-children() {
-	cat /proc/"$1"/task/*/children 2>/dev/null
-}
-
-cleanup() {
-	local p workers=""
-	trap - EXIT TERM INT HUP
-	[ -n "$watchdog_pid" ] && kill "$watchdog_pid" 2>/dev/null
-	[ -n "$nginx_pid" ] && workers=$(children "$nginx_pid")
-	stop_pid "$haven_pid"
-	stop_pid "$nginx_pid"
-	stop_pid "$fcgi_pid"
-	for p in $workers; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	if [ "$keep" = 1 ]; then
-		note "scratch folder kept: $scratch"
-	else
-		chmod -R u+rwx "$scratch" 2>/dev/null
-		rm -rf "$scratch"
-	fi
-}
-trap cleanup EXIT
-trap 'echo "bench-git-clone.sh: interrupted" >&2; exit 2' INT HUP
-trap 'echo "bench-git-clone.sh: stopped after ${BUDGET_S}s (watchdog)" >&2; exit 2' TERM
-
-(
-	sleep "$BUDGET_S" &
-	sp=$!
-	trap 'kill $sp 2>/dev/null; exit 0' TERM
-	wait $sp || exit 0
-	kill -TERM $$ 2>/dev/null
-	sleep 20 &
-	sp=$!
-	wait $sp || exit 0
-	for f in "$scratch"/*.pid; do
-		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
-	done
-	kill -KILL $$ 2>/dev/null
-) </dev/null >/dev/null 2>&1 &
-watchdog_pid=$!
-
-free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
+start_watchdog
 
 # --- The repository ------------------------------------------------------------------
 
-t_start=$(date +%s)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-note "scratch folder: $scratch"
+begin_run
 note "generating $commits commits over $files files with git fast-import"
 git init -q --bare "$scratch/src.git" || die "git init failed"
 python3 - "$commits" "$files" <<'EOF' | timeout 300 git -C "$scratch/src.git" fast-import --quiet ||
@@ -237,24 +133,9 @@ n_files=$(git -C "$scratch/src.git" ls-tree -r main | wc -l)
 # --- Haven ---------------------------------------------------------------------------
 
 DATA=$scratch/data
-"$HAVEN" user create bench --data "$DATA" >/dev/null 2>&1 || die "haven user create failed"
-token=$("$HAVEN" token create --user bench --role write --data "$DATA" 2>/dev/null)
-case $token in hf_*) ;; *) die "haven token create failed" ;; esac
-"$HAVEN" repo create "$REPO" --data "$DATA" >/dev/null 2>&1 || die "haven repo create failed"
-
-note "starting haven serve --threads $nproc"
-# shellcheck disable=SC2086
-"$HAVEN" serve --data "$DATA" --listen 127.0.0.1:0 --port-file "$scratch/haven.port" \
-	--threads "$nproc" ${HAVEN_SERVE_ARGS:-} >"$scratch/haven.log" 2>&1 </dev/null &
-haven_pid=$!
-echo "$haven_pid" >"$scratch/haven.pid"
-for _ in $(seq 100); do
-	[ -s "$scratch/haven.port" ] && break
-	kill -0 "$haven_pid" 2>/dev/null || break
-	sleep 0.1
-done
-[ -s "$scratch/haven.port" ] || { cat "$scratch/haven.log" >&2; die "haven serve did not start"; }
-hurl=http://127.0.0.1:$(cat "$scratch/haven.port")/$REPO
+haven_setup "$DATA" bench "$REPO"
+start_haven "$DATA"
+hurl=$hbase/$REPO
 
 note "pushing it to Haven"
 t_push0=$(date +%s%N)
@@ -269,44 +150,20 @@ pack_mb=$(du -sk "$gitdir/objects" | awk '{ printf "%.1f", $1 / 1024 }')
 
 # --- nginx + fcgiwrap + git http-backend on the same bare repository ---------------------
 
-mkdir -p "$scratch/nginx/tmp"
 note "starting fcgiwrap -c $nproc"
 "$FCGIWRAP" -c "$nproc" -s "unix:$scratch/fcgiwrap.sock" >"$scratch/fcgiwrap.log" 2>&1 </dev/null &
 fcgi_pid=$!
 echo "$fcgi_pid" >"$scratch/fcgiwrap.pid"
-for _ in $(seq 50); do
-	[ -S "$scratch/fcgiwrap.sock" ] && break
-	sleep 0.1
-done
+await "$fcgi_pid" 50 test -S "$scratch/fcgiwrap.sock"
 [ -S "$scratch/fcgiwrap.sock" ] || { cat "$scratch/fcgiwrap.log" >&2; die "fcgiwrap did not start"; }
 
-nginx_user=
-[ "$(id -u)" = 0 ] && nginx_user='user root root;'
-nginx_e=
-"$NGINX" -h 2>&1 | grep -q -- '-e filename' && nginx_e="-e $scratch/nginx/error.log"
-nport=$(free_port)
-nt=$scratch/nginx/tmp
-cat >"$scratch/nginx/nginx.conf" <<EOF
-# Generated by bench-git-clone.sh: git http-backend through fcgiwrap.
-daemon off;
-master_process on;
-$nginx_user
-worker_processes $nproc;
-pid $scratch/nginx/nginx.pid;
-error_log $scratch/nginx/error.log warn;
-events {
-    worker_connections 1024;
-}
-http {
-    access_log off;
+# git_conf PORT: git http-backend through fcgiwrap, for every repository
+# under $DATA/git.
+git_conf() {
+	nginx_conf "git http-backend through fcgiwrap" 1024 <<EOF
     client_max_body_size 0;
-    client_body_temp_path $nt/body;
-    proxy_temp_path $nt/proxy;
-    fastcgi_temp_path $nt/fastcgi;
-    uwsgi_temp_path $nt/uwsgi;
-    scgi_temp_path $nt/scgi;
     server {
-        listen 127.0.0.1:$nport;
+        listen 127.0.0.1:$1;
         location / {
             fastcgi_pass unix:$scratch/fcgiwrap.sock;
             fastcgi_buffering off;
@@ -329,25 +186,13 @@ http {
             fastcgi_param HOME $HOME;
         }
     }
-}
 EOF
+}
+
 note "starting nginx, worker_processes $nproc"
-# shellcheck disable=SC2086
-"$NGINX" -p "$scratch/nginx/" $nginx_e -c "$scratch/nginx/nginx.conf" \
-	>"$scratch/nginx/stdout.log" 2>&1 </dev/null &
-nginx_pid=$!
-echo "$nginx_pid" >"$scratch/nginx.pid"
-nurl=http://127.0.0.1:$nport/$repo_dir
-ok=0
-for _ in $(seq 50); do
-	kill -0 "$nginx_pid" 2>/dev/null || break
-	if curl -sf --max-time 2 -o /dev/null "$nurl/info/refs?service=git-upload-pack"; then
-		ok=1
-		break
-	fi
-	sleep 0.1
-done
-[ "$ok" = 1 ] || { cat "$scratch/nginx/error.log" "$scratch/nginx/stdout.log" >&2 2>/dev/null; die "nginx + fcgiwrap do not answer"; }
+start_nginx git_conf "$repo_dir/info/refs?service=git-upload-pack" ||
+	die "nginx + fcgiwrap do not answer"
+nurl=$nbase/$repo_dir
 
 # --- Measurements ------------------------------------------------------------------------
 
@@ -401,28 +246,21 @@ for kind in full bare shallow; do
 done
 rm -rf "$scratch/c-haven" "$scratch/c-nginx"
 
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+# clone_row NAME KIND BAR: the medians for KIND; a bar is "<= N" or "-".
+clone_row() {
+	local h=${times[$2.haven]} n=${times[$2.nginx]} r res=-
+	r=$(ratio "$h" "$n")
+	[ "$3" = - ] || res=$(judge "$r" le "${3#<= }")
+	row "$1" "$h" "$n" "$r" "$3" "$res"
 }
 
-rows=()
-failed=0
-r_full=$(ratio "${times[full.haven]}" "${times[full.nginx]}")
-res=FAIL
-awk -v r="$r_full" -v bar="$BAR" 'BEGIN { exit !(r <= bar) }' && res=PASS
-[ "$res" = PASS ] || failed=1
-rows+=("| git clone (full, with checkout), ms | ${times[full.haven]} | ${times[full.nginx]} | $r_full | <= $BAR | $res |")
-rows+=("| git clone --bare (transfer only), ms | ${times[bare.haven]} | ${times[bare.nginx]} | $(ratio "${times[bare.haven]}" "${times[bare.nginx]}") | - | - |")
-rows+=("| git clone --depth 1, ms | ${times[shallow.haven]} | ${times[shallow.nginx]} | $(ratio "${times[shallow.haven]}" "${times[shallow.nginx]}") | - | - |")
+clone_row "git clone (full, with checkout), ms" full "<= $BAR"
+clone_row "git clone --bare (transfer only), ms" bare -
+clone_row "git clone --depth 1, ms" shallow -
 
 # --- Report -------------------------------------------------------------------------------
 
-elapsed=$(($(date +%s) - t_start))
-when=$(date -u '+%Y-%m-%d %H:%M UTC')
-cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-[ -n "$cpu" ] || cpu=$(uname -m)
-mem=$(awk '$1 == "MemTotal:" { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)
+run_facts
 nginx_v=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
 git_v=$(git --version | awk '{ print $3 }')
 fcgi_v=$(dpkg-query -W -f '${Version}' fcgiwrap 2>/dev/null || echo unknown)
@@ -433,11 +271,11 @@ verdict="bar met"
 report() {
 	echo "### git clone, $when"
 	echo
-	echo "- Machine: $nproc CPUs ($cpu), Linux $(uname -r) $(uname -m), $mem RAM."
+	echo "- Machine: $(machine)."
 	echo "  Clients and servers share these $nproc CPUs. Load average before the run: $load_start."
 	echo "- Repository: $commits commits, $files files (git fast-import), $pack_mb MiB of objects"
 	echo "  after the push to Haven (the push took $push_s s); both servers serve that same bare repository."
-	echo "- Haven $rev: \`haven serve --threads $nproc${HAVEN_SERVE_ARGS:+ $HAVEN_SERVE_ARGS}\`, git http-backend per request."
+	echo "- Haven $rev: \`$(serve_cmd)\`, git http-backend per request."
 	echo "- $nginx_v, worker_processes $nproc, fastcgi_buffering off; fcgiwrap $fcgi_v (-c $nproc); git $git_v (client and backend)."
 	echo "- Median of $runs clones per line, alternating Haven and nginx, after one warm-up each; run took ${elapsed} s."
 	echo "  Every run, ms: full haven${times[full.all_h]} / nginx${times[full.all_n]};" \
@@ -445,16 +283,7 @@ report() {
 		"depth 1 haven${times[shallow.all_h]} / nginx${times[shallow.all_n]}."
 	echo "- Verdict: $verdict."
 	echo
-	echo "| Measurement | Haven | nginx + fcgiwrap | Haven/nginx | Bar | Result |"
-	echo "|---|---:|---:|---:|---|---|"
-	printf '%s\n' "${rows[@]}"
+	table "nginx + fcgiwrap" Haven/nginx
 }
 
-echo
-report
-if [ "$record" = 1 ]; then
-	results=$here/RESULTS.md
-	{ echo; report; } >>"$results"
-	note "appended to $results"
-fi
-exit "$failed"
+publish

@@ -33,32 +33,14 @@
 # "--log-level warn"), NGINX, WRK, AB (tool paths), TMPDIR, and
 # HAVEN_BENCH_BUDGET (the watchdog's seconds, default 280).
 
-set -u -o pipefail
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh" || exit 2
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-
-record=0
-keep=0
 size_mib=1024
 duration=10
-while [ $# -gt 0 ]; do
-	case $1 in
-	--record) record=1 ;;
-	--keep) keep=1 ;;
-	--size-mib) size_mib=${2:?--size-mib needs a value}; shift ;;
-	--duration) duration=${2:?--duration needs a value}; shift ;;
-	-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	*) echo "bench-read.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
-	esac
-	shift
-done
-case $size_mib in ''|*[!0-9]*) echo "bench-read.sh: bad --size-mib" >&2; exit 2 ;; esac
-case $duration in ''|*[!0-9]*) echo "bench-read.sh: bad --duration" >&2; exit 2 ;; esac
-[ "$duration" -ge 1 ] && [ "$duration" -le 30 ] ||
-	{ echo "bench-read.sh: --duration must be 1..30" >&2; exit 2; }
-[ "$size_mib" -ge 1 ] && [ "$size_mib" -le 4096 ] ||
-	{ echo "bench-read.sh: --size-mib must be 1..4096" >&2; exit 2; }
+parse_options "--size-mib size_mib --duration duration" "$@"
+check_range --size-mib "$size_mib" 1 4096
+check_range --duration "$duration" 1 30
 
 REPO=bench/model
 CONNS=64
@@ -70,131 +52,28 @@ size=$((size_mib * 1024 * 1024))
 size_label="$size_mib MiB"
 [ "$size_mib" = 1024 ] && size_label="1 GiB"
 
-# Loopback only, whatever the environment says.
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-export NO_PROXY='*' no_proxy='*'
-export LC_ALL=C
-
-die() {
-	echo "bench-read.sh: $*" >&2
-	exit 2
-}
-note() {
-	printf '# %s\n' "$*" >&2
-}
-
 # --- Tools -------------------------------------------------------------------
 
-if [ -z "${HAVEN:-}" ]; then
-	for HAVEN in "$top/build/haven" "$top/haven"; do
-		[ -x "$HAVEN" ] && break
-	done
-fi
-[ -x "$HAVEN" ] || die "no haven binary (build it, or set HAVEN)"
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-[ -x "$NGINX" ] || die "nginx not found (apt-get install nginx-light, or set NGINX)"
+find_haven
+find_nginx
 WRK=${WRK:-$(command -v wrk)} || die "wrk not found (apt-get install wrk)"
 AB=${AB:-$(command -v ab)} || die "ab not found (apt-get install apache2-utils)"
-command -v curl >/dev/null || die "curl not found"
-command -v python3 >/dev/null || die "python3 not found"
-command -v timeout >/dev/null || die "timeout (coreutils) not found"
+need_tools curl python3 timeout
 
 ulimit -n 4096 2>/dev/null || die "cannot raise the open-file limit to 4096 (ulimit -n)"
 
-nproc=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
-
 # --- Scratch folder, watchdog and cleanup -------------------------------------
 
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/haven-bench.XXXXXX") || die "cannot create a scratch folder"
+make_scratch haven-bench
 avail_kb=$(df -Pk "$scratch" | awk 'NR == 2 { print $4 }')
 if [ -n "$avail_kb" ] && [ "$avail_kb" -lt $((size / 1024 * 2 + 200 * 1024)) ]; then
 	rmdir "$scratch"
 	die "need about $((size_mib * 2 + 200)) MiB free under ${TMPDIR:-/tmp}"
 fi
 
-haven_pid=
-nginx_pid=
-holder_pid=
-bg_pids=
-watchdog_pid=
+start_watchdog
 
-# stop_pid PID: TERM, then KILL after 5 s.
-stop_pid() {
-	local pid=$1 i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
-# children PID: the direct children of PID (nginx's workers).
-children() {
-	local f
-	cat /proc/"$1"/task/*/children 2>/dev/null && return
-	for f in /proc/[0-9]*/stat; do
-		awk -v p="$1" '$4 == p { print $1 }' "$f" 2>/dev/null
-	done
-}
-
-cleanup() {
-	local p workers=""
-	trap - EXIT TERM INT HUP
-	[ -n "$watchdog_pid" ] && kill "$watchdog_pid" 2>/dev/null
-	for p in $bg_pids $holder_pid; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	[ -n "$nginx_pid" ] && workers=$(children "$nginx_pid")
-	stop_pid "$haven_pid"
-	stop_pid "$nginx_pid"
-	for p in $workers; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	if [ "$keep" = 1 ]; then
-		note "scratch folder kept: $scratch"
-	else
-		rm -rf "$scratch"
-	fi
-}
-trap cleanup EXIT
-trap 'echo "bench-read.sh: interrupted" >&2; exit 2' INT HUP
-trap 'echo "bench-read.sh: stopped after ${BUDGET_S}s (watchdog)" >&2; exit 2' TERM
-
-# The watchdog TERMs this script; every foreground command below is bounded
-# by its own timeout, so the trap runs within seconds. If it does not, the
-# watchdog kills the servers itself.
-(
-	sleep "$BUDGET_S" &
-	sp=$!
-	trap 'kill $sp 2>/dev/null; exit 0' TERM
-	wait $sp || exit 0
-	kill -TERM $$ 2>/dev/null
-	sleep 20 &
-	sp=$!
-	wait $sp || exit 0
-	for f in "$scratch"/*.pid; do
-		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
-	done
-	kill -KILL $$ 2>/dev/null
-) </dev/null >/dev/null 2>&1 &
-watchdog_pid=$!
-
-# free_port: an unused TCP port on 127.0.0.1.
-free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
-# kb_field PID FIELD: a /proc/PID/status value in kB (VmRSS, VmHWM).
-kb_field() {
-	awk -v f="$2:" '$1 == f { print $2 }' /proc/"$1"/status 2>/dev/null
-}
+# --- Memory ----------------------------------------------------------------------
 
 # pids_of SERVER: the processes whose memory counts for SERVER.
 pids_of() {
@@ -227,20 +106,11 @@ reset_peak() {
 
 # --- Data ------------------------------------------------------------------------
 
-t_start=$(date +%s)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-mkdir -p "$scratch/src" "$scratch/www" "$scratch/nginx/tmp"
-note "scratch folder: $scratch"
+begin_run
+mkdir -p "$scratch/src" "$scratch/www" "$scratch/nginx"
 note "writing a $size_label pseudo-random file"
 big=$scratch/src/model.safetensors
-if command -v openssl >/dev/null; then
-	openssl enc -aes-128-ctr -nosalt -pbkdf2 -pass pass:haven-bench \
-		-in /dev/zero 2>/dev/null | head -c "$size" >"$big"
-fi
-if [ "$(stat -c %s "$big" 2>/dev/null)" != "$size" ]; then
-	head -c "$size" /dev/urandom >"$big"
-fi
-[ "$(stat -c %s "$big")" = "$size" ] || die "could not write the test file"
+make_data "$big" "$size"
 
 # A config.json of the usual size (about 700 bytes).
 cat >"$scratch/src/config.json" <<'EOF'
@@ -282,7 +152,7 @@ timeout 120 "$HAVEN" import "$scratch/src" --repo "$REPO" --data "$data" \
 # nginx serves the very same bytes: the blob itself, linked, so both servers
 # read the same cached pages.
 sha=$(sha256sum "$big" | cut -c1-64)
-blob=$data/blobs/sha256/${sha:0:2}/${sha:2:2}/$sha
+blob=$(blob_of "$sha")
 [ -f "$blob" ] || die "haven import did not store $blob"
 rm -f "$big"
 ln "$blob" "$scratch/www/model.safetensors" 2>/dev/null ||
@@ -291,47 +161,16 @@ cp "$scratch/src/config.json" "$scratch/www/config.json"
 
 # --- Servers --------------------------------------------------------------------
 
-note "starting haven serve --threads $nproc ${HAVEN_SERVE_ARGS:-}"
-# shellcheck disable=SC2086
-"$HAVEN" serve --data "$data" --listen 127.0.0.1:0 --threads "$nproc" \
-	--port-file "$scratch/haven.port" ${HAVEN_SERVE_ARGS:-} >"$scratch/haven.log" 2>&1 &
-haven_pid=$!
-echo "$haven_pid" >"$scratch/haven.pid"
-for i in $(seq 100); do
-	[ -s "$scratch/haven.port" ] && break
-	kill -0 "$haven_pid" 2>/dev/null || break
-	sleep 0.1
-done
-[ -s "$scratch/haven.port" ] || { cat "$scratch/haven.log" >&2; die "haven serve did not start"; }
-hport=$(cat "$scratch/haven.port")
-hbase=http://127.0.0.1:$hport
+start_haven "$data"
 
 # The static twin of /api/models/NS/NAME: Haven's own answer, byte for byte.
 curl -sf --max-time 10 -o "$scratch/www/api-model.json" "$hbase/api/models/$REPO" ||
 	die "GET /api/models/$REPO failed"
 api_bytes=$(stat -c %s "$scratch/www/api-model.json")
 
-nginx_user=
-[ "$(id -u)" = 0 ] && nginx_user='user root root;'
-nginx_e=
-"$NGINX" -h 2>&1 | grep -q -- '-e filename' && nginx_e="-e $scratch/nginx/error.log"
-
-start_nginx() {
-	local port=$1 nt=$scratch/nginx/tmp
-	cat >"$scratch/nginx/nginx.conf" <<EOF
-# Generated by bench-read.sh: a plain static server on loopback.
-daemon off;
-master_process on;
-$nginx_user
-worker_processes $nproc;
-worker_rlimit_nofile 8192;
-pid $scratch/nginx/nginx.pid;
-error_log $scratch/nginx/error.log warn;
-events {
-    worker_connections 4096;
-}
-http {
-    access_log off;
+# static_conf PORT: a plain static server of $scratch/www.
+static_conf() {
+	nginx_conf "a plain static server on loopback" 4096 "worker_rlimit_nofile 8192;" <<EOF
     sendfile on;
     tcp_nopush on;
     keepalive_timeout 65;
@@ -340,46 +179,15 @@ http {
         application/json json;
     }
     default_type application/octet-stream;
-    client_body_temp_path $nt/body;
-    proxy_temp_path $nt/proxy;
-    fastcgi_temp_path $nt/fastcgi;
-    uwsgi_temp_path $nt/uwsgi;
-    scgi_temp_path $nt/scgi;
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$1;
         root $scratch/www;
     }
-}
 EOF
-	# shellcheck disable=SC2086
-	"$NGINX" -p "$scratch/nginx/" $nginx_e -c "$scratch/nginx/nginx.conf" \
-		>>"$scratch/nginx/stdout.log" 2>&1 &
-	nginx_pid=$!
-	echo "$nginx_pid" >"$scratch/nginx.pid"
-	for i in $(seq 50); do
-		kill -0 "$nginx_pid" 2>/dev/null || return 1
-		curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$port/config.json" && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 note "starting nginx, worker_processes $nproc"
-ok=0
-for _ in 1 2 3; do
-	nport=$(free_port)
-	if start_nginx "$nport"; then
-		ok=1
-		break
-	fi
-	stop_pid "$nginx_pid"
-	nginx_pid=
-done
-if [ "$ok" != 1 ]; then
-	cat "$scratch/nginx/error.log" "$scratch/nginx/stdout.log" >&2 2>/dev/null
-	die "nginx did not start"
-fi
-nbase=http://127.0.0.1:$nport
+start_nginx static_conf config.json || die "nginx did not start"
 
 # Both must answer the same bytes before anything is compared.
 for u in "$hbase/$REPO/resolve/main/config.json" "$nbase/config.json"; do
@@ -392,29 +200,7 @@ curl -sf --max-time 10 -o "$scratch/api-nginx.json" "$nbase/api-model.json" &&
 
 # --- Measurements ---------------------------------------------------------------
 
-rows=()
-failed=0
-
-# row NAME HAVEN NGINX RATIO BAR RESULT
-row() {
-	rows+=("| $1 | $2 | $3 | $4 | $5 | $6 |")
-	printf '# %-44s haven %-12s nginx %-12s ratio %-6s %s\n' "$1" "$2" "$3" "$4" "$6" >&2
-	[ "$6" = FAIL ] && failed=1
-	return 0
-}
-
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
-}
-
-# judge VALUE OP LIMIT: PASS or FAIL (OP is ge or lt); FAIL when VALUE is not a number.
-judge() {
-	awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
-		if (v !~ /^[0-9.]+$/) { print "FAIL"; exit }
-		if (op == "ge") print (v + 0 >= l + 0) ? "PASS" : "FAIL"
-		else print (v + 0 < l + 0) ? "PASS" : "FAIL"
-	}'
-}
+row_fmt='# %-44s haven %-12s nginx %-12s ratio %-6s %s\n'
 
 # download URL: bytes/s, or nothing when the transfer was not a full 200.
 download() {
@@ -516,7 +302,7 @@ compare "GET /api/models/NS/NAME ($api_bytes B)" run_wrk \
 # after one complete request, and measure SERVER's RSS while they idle.
 # Sets idle_rss (kB) and idle_open (connections still open afterwards).
 hold_idle() {
-	local ready=$scratch/holder.ready done=$scratch/holder.done i
+	local ready=$scratch/holder.ready done=$scratch/holder.done
 	rm -f "$ready" "$done"
 	timeout 120 python3 - "$1" "$2" "$IDLE_CONNS" "$ready" "$done" <<'EOF' &
 import errno, signal, socket, sys, time
@@ -583,12 +369,9 @@ while True:
     time.sleep(1)
 EOF
 	holder_pid=$!
+	bg_pids=$holder_pid
 	echo "$holder_pid" >"$scratch/holder.pid"
-	for i in $(seq 600); do
-		[ -s "$ready" ] && break
-		kill -0 "$holder_pid" 2>/dev/null || break
-		sleep 0.1
-	done
+	await "$holder_pid" 600 test -s "$ready"
 	idle_rss=
 	idle_open=0
 	if [ -s "$ready" ] && [ "$(cat "$ready")" = "$IDLE_CONNS" ]; then
@@ -599,7 +382,7 @@ EOF
 	fi
 	kill -TERM "$holder_pid" 2>/dev/null
 	wait "$holder_pid" 2>/dev/null
-	holder_pid=
+	bg_pids=
 	[ -s "$done" ] && idle_open=$(cat "$done")
 	if [ -n "$idle_rss" ] && [ "$idle_open" != "$IDLE_CONNS" ]; then
 		note "$3: $idle_open of $IDLE_CONNS idle connections were still open at the end"
@@ -647,10 +430,6 @@ parallel_peak() {
 	peak_rss=$max
 }
 
-mb() {
-	[ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }' || echo -
-}
-
 note "memory: at rest"
 h_rest=$(rss_of haven VmRSS)
 n_rest=$(rss_of nginx VmRSS)
@@ -679,12 +458,7 @@ row "Peak RSS, $PARALLEL parallel $size_label GETs, MB" "$(mb "$h_peak")" "$(mb 
 
 # --- Report -------------------------------------------------------------------------
 
-elapsed=$(($(date +%s) - t_start))
-when=$(date -u '+%Y-%m-%d %H:%M UTC')
-cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-[ -n "$cpu" ] || cpu=$(uname -m)
-mem=$(awk '$1 == "MemTotal:" { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)
+run_facts
 nginx_v=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
 wrk_v=$("$WRK" -v 2>&1 | awk 'NR == 1 { sub(/^debian\//, "", $2); print $2 }')
 ab_v=$("$AB" -V 2>&1 | sed -n '1s/.*Version \([^ ,]*\).*/\1/p')
@@ -695,11 +469,11 @@ verdict="all bars met"
 report() {
 	echo "### $when"
 	echo
-	echo "- Machine: $nproc CPUs ($cpu), Linux $(uname -r) $(uname -m), $mem RAM."
+	echo "- Machine: $(machine)."
 	echo "  Client and servers share these $nproc CPUs: the figures are ratios, not capacities."
 	echo "  Load average before the run: $load_start."
 	if [ -n "${HAVEN_SERVE_ARGS:-}" ]; then
-		echo "- Haven $rev: \`haven serve --threads $nproc $HAVEN_SERVE_ARGS\`."
+		echo "- Haven $rev: \`$(serve_cmd)\`."
 	else
 		echo "- Haven $rev: \`haven serve --threads $nproc\`, default settings (log level info)."
 	fi
@@ -708,24 +482,7 @@ report() {
 		"$CONNS keep-alive connections, ${duration} s per run; run took ${elapsed} s."
 	echo "- Verdict: $verdict."
 	echo
-	echo "| Measurement | Haven | nginx | Haven/nginx | Bar | Result |"
-	echo "|---|---:|---:|---:|---|---|"
-	printf '%s\n' "${rows[@]}"
+	table nginx Haven/nginx
 }
 
-echo
-report
-if [ "$record" = 1 ]; then
-	results=$here/RESULTS.md
-	if [ ! -f "$results" ]; then
-		cat >"$results" <<'EOF'
-# Read-path benchmark results
-
-Appended by `tests/bench/bench-read.sh --record`; see README.md for what
-each line measures. The newest run is at the bottom.
-EOF
-	fi
-	{ echo; report; } >>"$results"
-	note "appended to $results"
-fi
-exit "$failed"
+publish

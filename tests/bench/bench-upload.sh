@@ -39,37 +39,16 @@
 # of the source tree), HAVEN_SERVE_ARGS (extra `haven serve` options), CC,
 # TMPDIR, and HAVEN_BENCH_BUDGET (the watchdog's seconds, default 420).
 
-set -u -o pipefail
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh" || exit 2
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-
-record=0
-keep=0
 size_mib=2048
 big_mib=10240
 runs=3
-while [ $# -gt 0 ]; do
-	case $1 in
-	--record) record=1 ;;
-	--keep) keep=1 ;;
-	--size-mib) size_mib=${2:?--size-mib needs a value}; shift ;;
-	--big-mib) big_mib=${2:?--big-mib needs a value}; shift ;;
-	--runs) runs=${2:?--runs needs a value}; shift ;;
-	-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	*) echo "bench-upload.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
-	esac
-	shift
-done
-for v in "$size_mib" "$big_mib" "$runs"; do
-	case $v in ''|*[!0-9]*) echo "bench-upload.sh: option values are whole numbers" >&2; exit 2 ;; esac
-done
-[ "$size_mib" -ge 1 ] && [ "$size_mib" -le 16384 ] ||
-	{ echo "bench-upload.sh: --size-mib must be 1..16384" >&2; exit 2; }
-[ "$big_mib" -le 65536 ] ||
-	{ echo "bench-upload.sh: --big-mib must be 0..65536" >&2; exit 2; }
-[ "$runs" -ge 1 ] && [ "$runs" -le 10 ] ||
-	{ echo "bench-upload.sh: --runs must be 1..10" >&2; exit 2; }
+parse_options "--size-mib size_mib --big-mib big_mib --runs runs" "$@"
+check_range --size-mib "$size_mib" 1 16384
+check_range --big-mib "$big_mib" 0 65536
+check_range --runs "$runs" 1 10
 
 NS=bench
 REPO=$NS/bench
@@ -77,19 +56,6 @@ RSS_BAR_KB=$((100 * 1024))
 RATIO_BAR=0.8
 BUDGET_S=${HAVEN_BENCH_BUDGET:-420}
 size=$((size_mib * 1024 * 1024))
-
-# Loopback only, whatever the environment says.
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-export NO_PROXY='*' no_proxy='*'
-export LC_ALL=C
-
-die() {
-	echo "bench-upload.sh: $*" >&2
-	exit 2
-}
-note() {
-	printf '# %s\n' "$*" >&2
-}
 
 # label MIB: "2 GiB" or "1500 MiB".
 label() {
@@ -102,79 +68,15 @@ label() {
 
 # --- Tools -------------------------------------------------------------------
 
-if [ -z "${HAVEN:-}" ]; then
-	for HAVEN in "$top/build/haven" "$top/haven"; do
-		[ -x "$HAVEN" ] && break
-	done
-fi
-[ -x "$HAVEN" ] || die "no haven binary (build it, or set HAVEN)"
+find_haven
 CC=${CC:-cc}
 command -v "$CC" >/dev/null || die "no C compiler (set CC)"
-command -v curl >/dev/null || die "curl not found"
-command -v python3 >/dev/null || die "python3 not found"
-command -v openssl >/dev/null || die "openssl not found"
-command -v timeout >/dev/null || die "timeout (coreutils) not found"
-
-nproc=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
+need_tools curl python3 openssl timeout
 
 # --- Scratch folder, watchdog and cleanup -------------------------------------
 
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/haven-upbench.XXXXXX") || die "cannot create a scratch folder"
-
-haven_pid=
-bg_pids=
-watchdog_pid=
-
-# stop_pid PID: TERM, then KILL after 5 s.
-stop_pid() {
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
-cleanup() {
-	local p
-	trap - EXIT TERM INT HUP
-	[ -n "$watchdog_pid" ] && kill "$watchdog_pid" 2>/dev/null
-	for p in $bg_pids; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	stop_pid "$haven_pid"
-	if [ "$keep" = 1 ]; then
-		note "scratch folder kept: $scratch"
-	else
-		rm -rf "$scratch"
-	fi
-}
-trap cleanup EXIT
-trap 'echo "bench-upload.sh: interrupted" >&2; exit 2' INT HUP
-trap 'echo "bench-upload.sh: stopped after ${BUDGET_S}s (watchdog)" >&2; exit 2' TERM
-
-# The watchdog TERMs this script; every foreground command below is bounded
-# by its own timeout, so the trap runs within seconds. If it does not, the
-# watchdog kills the server itself.
-(
-	sleep "$BUDGET_S" &
-	sp=$!
-	trap 'kill $sp 2>/dev/null; exit 0' TERM
-	wait $sp || exit 0
-	kill -TERM $$ 2>/dev/null
-	sleep 20 &
-	sp=$!
-	wait $sp || exit 0
-	for f in "$scratch"/*.pid; do
-		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
-	done
-	kill -KILL $$ 2>/dev/null
-) </dev/null >/dev/null 2>&1 &
-watchdog_pid=$!
+make_scratch haven-upbench
+start_watchdog
 
 # Disk room: the timed object, Haven's copy and the reference's copy first;
 # the big object and Haven's copy of it afterwards, with 512 MiB to spare.
@@ -191,20 +93,6 @@ if [ "$big_mib" -gt 0 ] && [ "$avail_mib" -lt $((big_mib * 2 + 512)) ]; then
 	big_mib=$fit
 fi
 big=$((big_mib * 1024 * 1024))
-
-# kb_field PID FIELD: a /proc/PID/status value in kB (VmRSS, VmHWM).
-kb_field() {
-	awk -v f="$2:" '$1 == f { print $2 }' /proc/"$1"/status 2>/dev/null
-}
-
-# make_data FILE BYTES: pseudo-random, incompressible bytes (AES-CTR).
-make_data() {
-	timeout 300 openssl enc -aes-128-ctr -nosalt -pbkdf2 -pass pass:"haven-bench-$1" \
-		-in /dev/zero 2>/dev/null | head -c "$2" >"$1"
-	[ "$(stat -c %s "$1" 2>/dev/null)" = "$2" ] || die "could not write $1"
-	# Its dirty pages go to disk now, not during a timed run.
-	sync
-}
 
 # --- Reference program ------------------------------------------------------------
 
@@ -291,31 +179,11 @@ EOF
 
 # --- Data folder and server --------------------------------------------------------
 
-t_start=$(date +%s)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-note "scratch folder: $scratch"
+begin_run
 data=$scratch/data
 mkdir -p "$scratch/src" "$scratch/ref"
-timeout 30 "$HAVEN" user create "$NS" --data "$data" >"$scratch/setup.log" 2>&1 ||
-	{ cat "$scratch/setup.log" >&2; die "haven user create failed"; }
-token=$(timeout 30 "$HAVEN" token create --user "$NS" --role write --name bench \
-	--data "$data" 2>>"$scratch/setup.log") || { cat "$scratch/setup.log" >&2; die "haven token create failed"; }
-timeout 30 "$HAVEN" repo create "$REPO" --data "$data" >>"$scratch/setup.log" 2>&1 ||
-	{ cat "$scratch/setup.log" >&2; die "haven repo create failed"; }
-
-note "starting haven serve --threads $nproc ${HAVEN_SERVE_ARGS:-}"
-# shellcheck disable=SC2086
-"$HAVEN" serve --data "$data" --listen 127.0.0.1:0 --threads "$nproc" \
-	--port-file "$scratch/haven.port" ${HAVEN_SERVE_ARGS:-} >"$scratch/haven.log" 2>&1 &
-haven_pid=$!
-echo "$haven_pid" >"$scratch/haven.pid"
-for _ in $(seq 100); do
-	[ -s "$scratch/haven.port" ] && break
-	kill -0 "$haven_pid" 2>/dev/null || break
-	sleep 0.1
-done
-[ -s "$scratch/haven.port" ] || { cat "$scratch/haven.log" >&2; die "haven serve did not start"; }
-hbase=http://127.0.0.1:$(cat "$scratch/haven.port")
+haven_setup "$data" "$NS" "$REPO"
+start_haven "$data"
 
 # upload_href FILE SHA BYTES: the signed PUT URL from a "basic" LFS batch.
 upload_href() {
@@ -334,11 +202,6 @@ if doc.get("transfer", "basic") != "basic" or "upload" not in obj.get("actions",
     sys.exit("no basic upload action: %s" % json.dumps(doc)[:300])
 print(obj["actions"]["upload"]["href"])
 EOF
-}
-
-# blob_of SHA: where Haven stores an object.
-blob_of() {
-	echo "$data/blobs/sha256/${1:0:2}/${1:2:2}/$1"
 }
 
 # cpu_of PID: the CPU seconds (user + system) a process has used so far.
@@ -380,34 +243,16 @@ reference() {
 
 # --- Measurements ---------------------------------------------------------------
 
-rows=()
-failed=0
-
-# row NAME HAVEN REFERENCE RATIO BAR RESULT
-row() {
-	rows+=("| $1 | $2 | $3 | $4 | $5 | $6 |")
-	printf '# %-44s haven %-10s reference %-10s ratio %-6s %s\n' "$1" "$2" "$3" "$4" "$6" >&2
-	[ "$6" = FAIL ] && failed=1
-	return 0
-}
+row_fmt='# %-44s haven %-10s reference %-10s ratio %-6s %s\n'
 
 # mbps BYTES SECONDS: MB/s (10^6 bytes), no decimals; "-" without SECONDS.
 mbps() {
 	awk -v b="$1" -v s="$2" 'BEGIN { if (s == "" || s + 0 == 0) print "-"; else printf "%.0f", b / s / 1e6 }'
 }
 
-# ratio A B: A / B with two decimals; "-" when either is missing.
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
-}
-
 # least A B: the smaller of two numbers, ignoring an empty A.
 least() {
 	awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }'
-}
-
-mb() {
-	[ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }' || echo -
 }
 
 size_label=$(label "$size_mib")
@@ -425,29 +270,32 @@ h_cpu=
 r_cpu=
 h_all=
 r_all=
+
+# timed_run SIDE CMD ARGS...: one timed run of put or reference for side h
+# or r: keeps the least seconds and CPU seconds in SIDE_best and SIDE_cpu,
+# and adds the run's MB/s (or "failed") to SIDE_all.
+timed_run() {
+	local best=$1_best cpu=$1_cpu all=$1_all t
+	shift
+	if t=$("$@"); then
+		set -- $t
+		printf -v "$best" '%s' "$(least "${!best}" "$1")"
+		printf -v "$cpu" '%s' "$(least "${!cpu}" "$2")"
+		printf -v "$all" '%s' "${!all} $(mbps "$size" "$1")"
+	else
+		printf -v "$all" '%s' "${!all} failed"
+	fi
+}
+
 for _ in $(seq "$runs"); do
-	if t=$(put "$src" "$sha" "$size"); then
-		set -- $t
-		h_best=$(least "$h_best" "$1")
-		h_cpu=$(least "$h_cpu" "$2")
-		h_all="$h_all $(mbps "$size" "$1")"
-	else
-		h_all="$h_all failed"
-	fi
-	if t=$(reference "$src" "$sha"); then
-		set -- $t
-		r_best=$(least "$r_best" "$1")
-		r_cpu=$(least "$r_cpu" "$2")
-		r_all="$r_all $(mbps "$size" "$1")"
-	else
-		r_all="$r_all failed"
-	fi
+	timed_run h put "$src" "$sha" "$size"
+	timed_run r reference "$src" "$sha"
 done
 h_mbps=$(mbps "$size" "$h_best")
 r_mbps=$(mbps "$size" "$r_best")
 r=$(ratio "$r_best" "$h_best")
-res=$(awk -v v="$r" -v l="$RATIO_BAR" 'BEGIN { print (v ~ /^[0-9.]+$/ && v + 0 >= l + 0) ? "PASS" : "FAIL" }')
-row "Upload $size_label (PUT, basic), MB/s (best of $runs)" "$h_mbps" "$r_mbps" "$r" ">= $RATIO_BAR" "$res"
+row "Upload $size_label (PUT, basic), MB/s (best of $runs)" "$h_mbps" "$r_mbps" "$r" ">= $RATIO_BAR" \
+	"$(judge "$r" ge "$RATIO_BAR")"
 row "CPU seconds for that $size_label (server / reference; least)" "${h_cpu:--}" "${r_cpu:--}" \
 	"$(ratio "$h_cpu" "$r_cpu")" - -
 rm -f "$src" "$(blob_of "$sha")"
@@ -502,12 +350,7 @@ fi
 
 # --- Report -------------------------------------------------------------------------
 
-elapsed=$(($(date +%s) - t_start))
-when=$(date -u '+%Y-%m-%d %H:%M UTC')
-cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-[ -n "$cpu" ] || cpu=$(uname -m)
-mem=$(awk '$1 == "MemTotal:" { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)
+run_facts
 fs=$(df -PT "$scratch" | awk 'NR == 2 { print $2 " on " $1 }')
 curl_v=$(curl --version | awk 'NR == 1 { print $2 }')
 ssl_v=$(openssl version | awk '{ print $1 " " $2 }')
@@ -517,11 +360,11 @@ verdict="all bars met"
 report() {
 	echo "### Upload, $when"
 	echo
-	echo "- Machine: $nproc CPUs ($cpu), Linux $(uname -r) $(uname -m), $mem RAM;"
+	echo "- Machine: $(machine);"
 	echo "  the client (curl) and the server share these $nproc CPUs."
 	echo "  Load average before the run: $load_start. Disk: $fs."
 	if [ -n "${HAVEN_SERVE_ARGS:-}" ]; then
-		echo "- Haven $rev: \`haven serve --threads $nproc $HAVEN_SERVE_ARGS\`."
+		echo "- Haven $rev: \`$(serve_cmd)\`."
 	else
 		echo "- Haven $rev: \`haven serve --threads $nproc\`, default settings."
 	fi
@@ -538,17 +381,7 @@ report() {
 	fi
 	echo "- Verdict: $verdict."
 	echo
-	echo "| Measurement | Haven | Reference | Haven/reference | Bar | Result |"
-	echo "|---|---:|---:|---:|---|---|"
-	printf '%s\n' "${rows[@]}"
+	table Reference Haven/reference
 }
 
-echo
-report
-if [ "$record" = 1 ]; then
-	results=$here/RESULTS.md
-	[ -f "$results" ] || die "no $results to append to"
-	{ echo; report; } >>"$results"
-	note "appended to $results"
-fi
-exit "$failed"
+publish
