@@ -20,6 +20,12 @@
  * git sends only objects the server lacks, and a pointer the server
  * already had was checked when it arrived. This costs one pass over the
  * new objects instead of a walk of every new commit's tree.
+ *
+ * `haven hook post-receive` runs once the refs have moved (git is the
+ * source of truth, so only then is the result known): it rebuilds the
+ * model's lineage edges from its default branch. Its exit status cannot
+ * undo the push; a failure is reported to the pusher and the edges are
+ * rebuilt by the next change of the branch.
  */
 #include "common/compat.h"
 
@@ -29,6 +35,7 @@
 
 #include "cli/cli.h"
 #include "common/util.h"
+#include "ingest/card_lineage.h"
 #include "storage/blob.h"
 #include "storage/lfs_claims.h"
 #include "storage/lfs_pointer.h"
@@ -244,6 +251,45 @@ out:
 	return rc;
 }
 
+/* Reads the updates (so git never writes into a closed pipe) and syncs
+ * the lineage edges when one of them touches a branch. */
+static int post_receive(const char *data, const char *repo_id)
+{
+	struct store *store = NULL;
+	struct repo_record rec;
+	struct meta_txn *txn = NULL;
+	struct err err = { 0 };
+	char line[1024];
+	bool branch = false;
+	int rc = 0;
+
+	while (fgets(line, sizeof(line), stdin))
+		branch |= strstr(line, " refs/heads/") != NULL;
+	if (!branch)
+		return 0;
+	if (!repo_id || !is_hex(repo_id, REPO_ID_LEN)) {
+		fprintf(stderr, "haven: hook: --repo-id must be a repository id "
+			"(32 hex digits)\n");
+		return EXIT_USAGE;
+	}
+	if (store_open(&store, data, false, &err) < 0 ||
+	    meta_txn_begin(&txn, store->meta, false, &err) < 0 ||
+	    meta_repo_get_by_id(txn, repo_id, &rec, &err) < 0) {
+		meta_txn_abort(txn);
+		goto fail;
+	}
+	meta_txn_abort(txn);
+	if (card_lineage_sync(store, &rec, &err) < 0)
+		goto fail;
+	goto out;
+fail:
+	fprintf(stderr, "haven: lineage not updated: %s\n", err.msg);
+	rc = 1;
+out:
+	store_free(store);
+	return rc;
+}
+
 int cmd_hook(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -272,8 +318,11 @@ int cmd_hook(int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
+	if (optind < argc && !strcmp(argv[optind], "post-receive"))
+		return post_receive(cli_data_dir(data), repo_id);
 	if (optind >= argc || strcmp(argv[optind], "pre-receive")) {
-		fprintf(stderr, "haven: hook: the only hook is pre-receive\n");
+		fprintf(stderr, "haven: hook: the hooks are pre-receive and "
+			"post-receive\n");
 		return EXIT_USAGE;
 	}
 	return pre_receive(cli_data_dir(data), repo_id);

@@ -24,6 +24,8 @@ static const struct command {
 	{ "org", cmd_org, "create organisations and set their members" },
 	{ "token", cmd_token, "create, list and revoke access tokens" },
 	{ "access", cmd_access, "list, approve and reject gated access requests" },
+	{ "lineage", cmd_lineage, "show the models a model derives from and its derivatives" },
+	{ "stats", cmd_stats, "download totals per day, repository or author" },
 };
 
 static void usage(FILE *out)

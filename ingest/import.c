@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <sys/stat.h>
 
+#include "common/log.h"
 #include "common/util.h"
+#include "ingest/card_lineage.h"
 #include "ingest/gitattributes.h"
 #include "ingest/import.h"
 #include "storage/lfs_claims.h"
@@ -251,6 +253,7 @@ int import_folder(struct store *store, const char *dir,
 	struct import_ctx ic = { .store = store, .dir = dir, .res = res };
 	struct file_list fl = { 0 };
 	struct repo_record rec;
+	struct err lerr = { 0 };
 	char message[512];
 	git_oid parent;
 	bool branch_existed;
@@ -284,6 +287,11 @@ int import_folder(struct store *store, const char *dir,
 		goto out;
 	}
 	rc = write_commit(&ic, &fl, &opt, &parent, branch_existed, err);
+	/* The commit has landed; the lineage edges follow the default
+	 * branch, and a failure to update them does not undo the import. */
+	if (rc == 0 && card_lineage_sync(store, &rec, &lerr) < 0)
+		log_msg(LOG_WARN, "event=lineage_sync_failed repo=%s error=\"%s\"",
+			rec.name, lerr.msg);
 out:
 	gitattributes_free(ic.attrs);
 	free(ic.attr_text);

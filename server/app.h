@@ -10,6 +10,8 @@
 
 #include "storage/store.h"
 
+struct download_count;
+
 #define APP_SECRET_LEN 32
 
 struct app {
@@ -18,6 +20,8 @@ struct app {
 	bool require_auth;	/* refuse anonymous requests */
 	/* Signs self-authorising URLs (LFS uploads); kept in the data dir. */
 	unsigned char secret[APP_SECRET_LEN];
+	/* Download counters; thread-safe, NULL outside the server. */
+	struct download_count *downloads;
 };
 
 #endif

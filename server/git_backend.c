@@ -147,8 +147,10 @@ static void find_backend(void)
 	}
 }
 
-/* The pre-receive hook: a shell script that runs this very binary. */
-static int write_hook(struct err *err)
+/* A hook (pre-receive: the checks before a push lands; post-receive:
+ * the lineage update after it did): a shell script that runs this very
+ * binary. */
+static int write_hook(const char *hook, struct err *err)
 {
 	char dir[4200], path[4300], tmp[4400], exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -159,7 +161,7 @@ static int write_hook(struct err *err)
 			       "through /proc/self/exe");
 	exe[n] = '\0';
 	snprintf(dir, sizeof(dir), "%s/hooks", data_dir);
-	snprintf(path, sizeof(path), "%s/pre-receive", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, hook);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
 	if (mkdir_p(dir) < 0 || !(f = fopen(tmp, "w")))
 		goto fail;
@@ -167,10 +169,10 @@ static int write_hook(struct err *err)
 	 * down from http-backend, so the script never needs rewriting for a
 	 * moved data dir; only a moved binary does (at the next start). */
 	fprintf(f, "#!/bin/sh\n"
-		"# Written by `haven serve` at every start: Haven's checks before "
-		"a push\n# updates any ref. Do not edit.\n"
-		"exec '%s' hook pre-receive --data \"$HAVEN_DATA\" "
-		"--repo-id \"$HAVEN_REPO_ID\"\n", exe);
+		"# Written by `haven serve` at every start: Haven's %s "
+		"hook.\n# Do not edit.\n"
+		"exec '%s' hook %s --data \"$HAVEN_DATA\" "
+		"--repo-id \"$HAVEN_REPO_ID\"\n", hook, exe, hook);
 	if (fclose(f) != 0) {
 		f = NULL;
 		goto fail;
@@ -183,12 +185,14 @@ fail:
 	if (f)
 		fclose(f);
 	unlink(tmp);
-	return err_set(err, ERR_FAIL, "cannot write the pre-receive hook '%s': "
-		       "%s", path, strerror(errno));
+	return err_set(err, ERR_FAIL, "cannot write the %s hook '%s': "
+		       "%s", hook, path, strerror(errno));
 }
 
 int git_backend_setup(const char *dir, struct err *err)
 {
+	int rc;
+
 	if (!realpath(dir, data_dir))
 		return err_set(err, ERR_FAIL, "cannot resolve the data directory "
 			       "'%s': %s", dir, strerror(errno));
@@ -196,7 +200,8 @@ int git_backend_setup(const char *dir, struct err *err)
 	if (!backend_path[0])
 		log_msg(LOG_WARN, "event=git_http_backend_not_found "
 			"fallback=\"git http-backend\"");
-	return write_hook(err);
+	rc = write_hook("pre-receive", err);
+	return rc < 0 ? rc : write_hook("post-receive", err);
 }
 
 /* --- environment and spawning ----------------------------------------- */

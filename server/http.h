@@ -65,6 +65,14 @@ enum http_method {
 
 typedef void (*http_handler_fn)(struct http_request *req, void *app);
 
+/* Sees every answer once, on its worker thread, as its head is queued:
+ * the status, the body bytes it declares (0 for HEAD, 204 and 304; -1
+ * when chunked) and the seconds since the request's first byte. For
+ * metrics; it must be quick and must not answer. */
+typedef void (*http_observe_fn)(struct http_request *req, int status,
+				int64_t body_length, double seconds,
+				void *app);
+
 struct http_server_config {
 	const char *host;            /* listen address, e.g. "127.0.0.1" */
 	int port;                    /* 0 picks a free port */
@@ -79,7 +87,11 @@ struct http_server_config {
 	 * error. */
 	const char *tls_cert;
 	const char *tls_key;
+	http_observe_fn observe;     /* optional; gets the handler's app */
 };
+
+/* Client connections open now, over every server of the process. */
+long http_connections_active(void);
 
 /* Binds the listening sockets and loads the TLS certificate and key, if
  * any. A taken port, a bad address, an unreadable certificate or key, or a

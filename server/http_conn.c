@@ -54,6 +54,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -121,6 +122,7 @@ struct http_request {
 	bool chunked, keep_alive, expect_continue, head_done;
 	char id[33];
 	char peer[INET6_ADDRSTRLEN];
+	struct timespec started; /* first byte, for the observer */
 
 	/* Body. */
 	bool body_done;         /* the parser saw the end of the message */
@@ -228,6 +230,7 @@ static struct http_request *req_new(struct http_conn *c)
 	req->file_fd = -1;
 	str_copy(req->peer, c->peer, sizeof(req->peer));
 	request_id_make(req->id);
+	clock_gettime(CLOCK_MONOTONIC, &req->started);
 	return req;
 }
 
@@ -672,6 +675,28 @@ static bool req_must_close(const struct http_request *req, int64_t length)
 	       (uint64_t)req->content_length - req->body_seen > DISCARD_MAX;
 }
 
+static atomic_long active_conns;
+
+long http_connections_active(void)
+{
+	return atomic_load(&active_conns);
+}
+
+static void observe_answer(struct http_request *req, int status,
+			   int64_t length)
+{
+	const struct http_server *srv = req->worker->srv;
+	struct timespec now;
+
+	if (!srv->cfg.observe)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	srv->cfg.observe(req, status, length,
+			 (double)(now.tv_sec - req->started.tv_sec) +
+			 (double)(now.tv_nsec - req->started.tv_nsec) / 1e9,
+			 srv->app);
+}
+
 /* Queues the status line and headers; decides keep-alive. */
 static void req_begin_answer(struct http_request *req, int status,
 			     int64_t length)
@@ -693,6 +718,7 @@ static void req_begin_answer(struct http_request *req, int status,
 		"status=%d length=%" PRId64, req->id, c->peer,
 		req->method_name ? req->method_name : "-",
 		req->path ? req->path : "-", status, length);
+	observe_answer(req, status, req->resp_nobody ? 0 : length);
 	http_date(date, time(NULL));
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
 			    http_status_text(status), date);
@@ -1156,6 +1182,7 @@ void http_conn_new(struct http_worker *w, evutil_socket_t fd,
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 			  c);
 	LIST_INSERT_HEAD(&w->conns, c, link);
+	atomic_fetch_add(&active_conns, 1);
 	c->state = CONN_HEAD;
 	conn_timer_arm(c, w->srv->cfg.header_timeout_s);
 	conn_update_io(c);
@@ -1177,6 +1204,7 @@ static void conn_free(struct http_conn *c)
 {
 	HTTP_CHECK_OBJ(c, HTTP_CONN_MAGIC);
 	LIST_REMOVE(c, link);
+	atomic_fetch_sub(&active_conns, 1);
 	if (c->req)
 		req_detach(c->req);
 	bufferevent_free(c->bev);

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 
 #include "common/log.h"
+#include "server/download_count.h"
 #include "server/hub_error.h"
 #include "server/hub_repo.h"
 #include "server/routes.h"
@@ -172,6 +173,20 @@ static bool apply_range(struct http_request *req, uint64_t size,
 	return true;
 }
 
+/* A successful (200 or 206) /resolve answer, GET or HEAD, may count as a
+ * download; /raw never does. Called once the status is known. */
+static void note_download(struct hub_call *call, const struct hub_repo *r,
+			  const struct listing_entry *e, bool raw)
+{
+	bool diffusers;
+
+	if (raw)
+		return;
+	diffusers = listing_find(r->listing, "model_index.json") != NULL;
+	download_count_hit(call->app->downloads, &r->rec, e->path, diffusers,
+			   http_request_peer(call->req));
+}
+
 static void send_lfs_object(struct hub_call *call, const struct hub_repo *r,
 			    const struct listing_entry *e)
 {
@@ -191,24 +206,26 @@ static void send_lfs_object(struct hub_call *call, const struct hub_repo *r,
 		close(fd);
 		return;
 	}
+	note_download(call, r, e, false);
 	http_response_send_file(call->req, status, fd, (off_t)off, (off_t)len);
 }
 
 /* HEAD needs the size, which the listing has: no need to read the blob. */
 static void send_git_blob_head(struct hub_call *call, const struct hub_repo *r,
-			       const struct listing_entry *e)
+			       const struct listing_entry *e, bool raw)
 {
 	uint64_t size = e->lfs ? e->pointer_size : e->size, off, len;
 	int status;
 
 	if (!apply_range(call->req, size, &off, &len, &status))
 		return;
+	note_download(call, r, e, raw);
 	http_response_begin(call->req, status, (int64_t)len);
 	http_response_end(call->req);
 }
 
 static void send_git_blob(struct hub_call *call, const struct hub_repo *r,
-			  const struct listing_entry *e)
+			  const struct listing_entry *e, bool raw)
 {
 	struct evbuffer *body = NULL;
 	git_blob *blob = NULL;
@@ -217,7 +234,7 @@ static void send_git_blob(struct hub_call *call, const struct hub_repo *r,
 	int status;
 
 	if (http_request_method(call->req) == HTTP_HEAD) {
-		send_git_blob_head(call, r, e);
+		send_git_blob_head(call, r, e, raw);
 		return;
 	}
 	if (git_oid_fromstr(&oid, e->oid) < 0 ||
@@ -227,6 +244,7 @@ static void send_git_blob(struct hub_call *call, const struct hub_repo *r,
 	}
 	size = (uint64_t)git_blob_rawsize(blob);
 	if (apply_range(call->req, size, &off, &len, &status)) {
+		note_download(call, r, e, raw);
 		body = evbuffer_new();
 		evbuffer_add(body, (const char *)git_blob_rawcontent(blob) + off, len);
 		http_response_send(call->req, status, body);
@@ -258,7 +276,7 @@ static void serve_file(struct hub_call *call, bool raw)
 	if (e->lfs && !raw)
 		send_lfs_object(call, &r, e);
 	else
-		send_git_blob(call, &r, e);
+		send_git_blob(call, &r, e, raw);
 out:
 	hub_repo_close(&r);
 }

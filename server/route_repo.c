@@ -19,6 +19,9 @@
 #include "server/hub_repo.h"
 #include "server/routes.h"
 #include "ingest/modelcard.h"
+#include "server/auth.h"
+#include "storage/lineage.h"
+#include "storage/stats.h"
 
 #define LIST_PAGE_MAX 1000
 #define CARD_MAX (1 << 20)
@@ -32,6 +35,8 @@ struct repo_view {
 	bool card_loaded;
 	json_t *card;		/* README front matter, or NULL */
 	json_t *tags;		/* tags derived from it */
+	bool counts_loaded;
+	struct stats_counts counts;	/* downloads, likes */
 };
 
 static bool has_suffix(const char *s, const char *suffix)
@@ -114,7 +119,6 @@ static json_t *p_id(struct repo_view *v) { return json_string(v->repo->rec.name)
 static json_t *p_uid(struct repo_view *v) { return json_string(v->repo->rec.id); }
 static json_t *p_null(struct repo_view *v) { return json_null(); }
 static json_t *p_false(struct repo_view *v) { return json_false(); }
-static json_t *p_zero(struct repo_view *v) { return json_integer(0); }
 static json_t *p_empty_list(struct repo_view *v) { return json_array(); }
 static json_t *p_sha(struct repo_view *v) { return json_string(v->repo->commit_hex); }
 static json_t *p_private(struct repo_view *v) { return json_boolean(v->repo->rec.private); }
@@ -174,6 +178,80 @@ static json_t *p_siblings(struct repo_view *v)
 	return arr;
 }
 
+/* --- lineage (storage/lineage.h): the edges of the default branch --- */
+
+static bool caller_sees(const struct repo_record *rec, void *arg)
+{
+	struct hub_call *call = arg;
+
+	return auth_repo_role(call->app, &call->who, rec) != ROLE_NONE;
+}
+
+struct base_list {
+	json_t *models;
+	const char *relation;
+};
+
+static int base_add(const char *key, const struct lineage_edge *e, void *arg)
+{
+	struct base_list *b = arg;
+
+	(void)key;
+	if (!b->relation)
+		b->relation = strdup(e->relation);
+	json_array_append_new(b->models, json_pack("{s:s}", "id", e->base));
+	return 0;
+}
+
+/* The Hub's shape: {"relation", "models": [{"id"}]} (one relation per
+ * card), null when the card names no base. */
+static json_t *p_base_models(struct repo_view *v)
+{
+	struct base_list b = { .models = json_array() };
+	struct meta_txn *txn = NULL;
+	json_t *out = json_null();
+
+	if (meta_txn_begin(&txn, v->call->app->store->meta, false, NULL) == 0 &&
+	    lineage_parents(txn, v->repo->rec.id, base_add, &b, NULL) == 0 &&
+	    json_array_size(b.models) && b.relation) {
+		json_decref(out);
+		out = json_pack("{s:s,s:O}", "relation", b.relation,
+				"models", b.models);
+	}
+	meta_txn_abort(txn);
+	free((char *)b.relation);
+	json_decref(b.models);
+	return out ? out : json_null();
+}
+
+static json_t *p_children_count(struct repo_view *v)
+{
+	struct meta_txn *txn = NULL;
+	int n = 0;
+
+	if (meta_txn_begin(&txn, v->call->app->store->meta, false, NULL) == 0)
+		n = lineage_children_count(txn, v->repo->rec.name, caller_sees,
+					   v->call);
+	meta_txn_abort(txn);
+	return json_integer(n);
+}
+
+/* Why the card of the default branch could not be read, else null. */
+static json_t *p_card_error(struct repo_view *v)
+{
+	struct meta_txn *txn = NULL;
+	json_t *out = NULL;
+	char *why = NULL;
+
+	if (meta_txn_begin(&txn, v->call->app->store->meta, false, NULL) == 0)
+		why = lineage_card_error(txn, v->repo->rec.id);
+	meta_txn_abort(txn);
+	if (why)
+		out = json_string(why);
+	free(why);
+	return out ? out : json_null();
+}
+
 static json_t *p_used_storage(struct repo_view *v)
 {
 	struct err err = { 0 };
@@ -184,6 +262,37 @@ static json_t *p_used_storage(struct repo_view *v)
 			total += v->repo->listing->entries[i].size;
 	}
 	return json_integer((json_int_t)total);
+}
+
+/* Counters from LMDB, read once per repo object; zero if unreadable. */
+static const struct stats_counts *view_counts(struct repo_view *v)
+{
+	if (!v->counts_loaded) {
+		v->counts_loaded = true;
+		stats_counts_get(v->call->app->store->meta, v->repo->rec.id,
+				 time(NULL), &v->counts, NULL);
+	}
+	return &v->counts;
+}
+
+static json_t *p_downloads(struct repo_view *v)
+{
+	return json_integer((json_int_t)view_counts(v)->downloads);
+}
+
+static json_t *p_downloads_all(struct repo_view *v)
+{
+	return json_integer((json_int_t)view_counts(v)->downloads_all_time);
+}
+
+static json_t *p_likes(struct repo_view *v)
+{
+	return json_integer((json_int_t)view_counts(v)->likes);
+}
+
+static json_t *p_trending(struct repo_view *v)
+{
+	return json_integer((json_int_t)view_counts(v)->trending);
 }
 
 static const struct property {
@@ -202,10 +311,10 @@ static const struct property {
 	{ "private", T_ALL, D_INFO | D_LIST | D_FULL, p_private },
 	{ "gated", T_ALL, D_INFO | D_LIST | D_FULL, p_gated },
 	{ "disabled", T_ALL, D_INFO | D_LIST | D_FULL, p_false },
-	{ "downloads", T_ALL, D_INFO | D_LIST | D_FULL, p_zero },
-	{ "downloadsAllTime", T_MODEL | T_DATASET, 0, p_zero },
-	{ "likes", T_ALL, D_INFO | D_LIST | D_FULL, p_zero },
-	{ "trendingScore", T_ALL, D_INFO | D_LIST | D_FULL, p_zero },
+	{ "downloads", T_ALL, D_INFO | D_LIST | D_FULL, p_downloads },
+	{ "downloadsAllTime", T_MODEL | T_DATASET, 0, p_downloads_all },
+	{ "likes", T_ALL, D_INFO | D_LIST | D_FULL, p_likes },
+	{ "trendingScore", T_ALL, D_INFO | D_LIST | D_FULL, p_trending },
 	{ "tags", T_ALL, D_INFO | D_LIST | D_FULL, p_tags },
 	{ "pipeline_tag", T_MODEL, D_INFO | D_LIST | D_FULL, p_pipeline },
 	{ "library_name", T_MODEL, D_INFO | D_LIST | D_FULL, p_library },
@@ -214,8 +323,9 @@ static const struct property {
 	{ "usedStorage", T_ALL, 0, p_used_storage },
 	{ "xetEnabled", T_ALL, 0, p_false },
 	/* Accepted so stock clients never get a 400; Haven has no value. */
-	{ "baseModels", T_MODEL, 0, p_null },
-	{ "childrenModelCount", T_MODEL, 0, p_zero },
+	{ "baseModels", T_MODEL, 0, p_base_models },
+	{ "childrenModelCount", T_MODEL, 0, p_children_count },
+	{ "cardError", T_MODEL, D_INFO, p_card_error },
 	{ "config", T_MODEL, 0, p_null },
 	{ "evalResults", T_MODEL, 0, p_null },
 	{ "gguf", T_MODEL, 0, p_null },
@@ -428,8 +538,20 @@ static int sort_value(struct list_ctx *lc, struct list_item *it)
 		it->value = it->rec.created;
 		return 0;
 	}
+	if (!strcmp(lc->sort, "id")) {
+		it->value = 0;
+		return 0;
+	}
 	if (strcmp(lc->sort, "lastModified")) {
-		it->value = 0;	/* id, and counters that are all zero yet */
+		struct stats_counts c;
+		stats_counts_get(lc->call->app->store->meta, it->rec.id,
+				 time(NULL), &c, NULL);
+		it->value = !strcmp(lc->sort, "downloads") ? (int64_t)c.downloads :
+			    !strcmp(lc->sort, "downloadsAllTime") ?
+			    (int64_t)c.downloads_all_time :
+			    !strcmp(lc->sort, "likes") ? (int64_t)c.likes :
+			    !strcmp(lc->sort, "trendingScore") ?
+			    (int64_t)c.trending : 0;
 		return 0;
 	}
 	str_copy(lc->call->repo, it->rec.name, sizeof(lc->call->repo));
@@ -482,7 +604,7 @@ static const char *sort_name(const char *s)
 		{ "downloads", "downloads" }, { "likes", "likes" },
 		{ "likes30d", "likes" }, { "trendingScore", "trendingScore" },
 		{ "trending_score", "trendingScore" }, { "id", "id" },
-		{ "modelId", "id" }, { "downloadsAllTime", "downloads" },
+		{ "modelId", "id" }, { "downloadsAllTime", "downloadsAllTime" },
 	};
 
 	if (!s || !s[0])

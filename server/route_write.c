@@ -21,7 +21,9 @@
 #include <event2/buffer.h>
 #include <jansson.h>
 
+#include "common/log.h"
 #include "common/util.h"
+#include "ingest/card_lineage.h"
 #include "ingest/gitattributes.h"
 #include "ingest/gitignore.h"
 #include "ingest/modelcard.h"
@@ -1162,10 +1164,17 @@ static void commit_body(struct http_request *req, struct evbuffer *body,
 	}
 	if (open_writable(&j.r, j.call, &err) < 0 ||
 	    commit_start(&j, body, &err) < 0 || commit_ops(&j, body, &err) < 0 ||
-	    commit_finish(&j, &commit, &err) < 0)
+	    commit_finish(&j, &commit, &err) < 0) {
 		reply_err(req, &err);
-	else
-		hub_reply_json(req, 200, commit_answer(&j, &commit));
+		goto out;
+	}
+	/* The branch has moved; the lineage edges follow it. A failure is
+	 * logged, never the commit's (the edges are rebuilt at the next one). */
+	if (!strncmp(j.target, "refs/heads/", 11) &&
+	    card_lineage_sync(j.call->app->store, &j.r.rec, &err) < 0)
+		log_msg(LOG_WARN, "event=lineage_sync_failed repo=%s error=\"%s\"",
+			j.r.rec.name, err.msg);
+	hub_reply_json(req, 200, commit_answer(&j, &commit));
 out:
 	commit_job_free(&j);
 	hub_call_free(j.call);

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/hub_error.h"
+#include "server/metrics.h"
 #include "server/router.h"
 #include "server/routes.h"
 
@@ -27,6 +28,7 @@ static const struct route {
 	route_fn handler;
 } routes[] = {
 	{ M_READ, "/api/health", route_health },
+	{ M_READ, "/metrics", route_metrics },
 	{ M_GET, "/api/whoami-v2", route_whoami },
 	{ M_POST, "/api/repos/create", route_repo_create },
 	{ M_DELETE, "/api/repos/delete", route_repo_delete },
@@ -39,6 +41,9 @@ static const struct route {
 	{ M_READ, "/api/{types}/{repo}/tree/{rev}/{path*}", route_tree },
 	{ M_POST, "/api/{types}/{repo}/paths-info/{rev*}", route_paths_info },
 	{ M_READ, "/api/{types}/{repo}/refs", route_refs },
+	{ M_GET, "/api/{types}/{repo}/lineage", route_lineage },
+	{ M_POST | M_DELETE, "/api/{types}/{repo}/like", route_like },
+	{ M_GET, "/api/{types}/{repo}/likers", route_likers },
 	{ M_READ, "/api/{types}/{repo}/commits/{rev*}", route_commits },
 	{ M_GET, "/api/{types}/{repo}/xet-read-token/{rev*}", route_xet_token },
 	{ M_GET, "/api/{types}/{repo}/xet-write-token/{rev*}", route_xet_token },
@@ -403,8 +408,9 @@ void router_handle(struct http_request *req, void *app)
 		hub_call_free(call);
 		return;
 	}
-	/* Health checks and signed transfer URLs authorise themselves. */
-	if (route->handler == route_health ||
+	/* Health checks, metrics (aggregates only, for scrapers without a
+	 * token) and signed transfer URLs authorise themselves. */
+	if (route->handler == route_health || route->handler == route_metrics ||
 	    route->handler == route_lfs_transfer || identify(call))
 		route->handler(call);
 	else

@@ -9,6 +9,7 @@
  *                    commit, validate-yaml, discussions
  *   route_lfs.c      the LFS batch API and its signed transfer URLs
  *   route_git.c      git smart HTTP (clone, fetch, push)
+ *   route_likes.c    likes and likers
  */
 #ifndef HAVEN_ROUTES_H
 #define HAVEN_ROUTES_H
@@ -20,6 +21,7 @@ void route_repo_info(struct hub_call *call);
 void route_tree(struct hub_call *call);
 void route_paths_info(struct hub_call *call);
 void route_refs(struct hub_call *call);
+void route_lineage(struct hub_call *call);
 void route_commits(struct hub_call *call);
 void route_resolve(struct hub_call *call);
 void route_raw(struct hub_call *call);
@@ -41,6 +43,9 @@ void route_discussions(struct hub_call *call);
 void route_lfs_batch(struct hub_call *call);
 void route_lfs_locks(struct hub_call *call);
 void route_lfs_transfer(struct hub_call *call);
+
+void route_like(struct hub_call *call);
+void route_likers(struct hub_call *call);
 
 void route_git_info_refs(struct hub_call *call);
 void route_git_service(struct hub_call *call);

@@ -14,9 +14,11 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/app.h"
+#include "server/download_count.h"
 #include "server/git_backend.h"
 #include "server/http.h"
 #include "server/hub_repo.h"
+#include "server/metrics.h"
 #include "server/lfs_sign.h"
 #include "server/router.h"
 #include "server/serve.h"
@@ -92,6 +94,7 @@ static int start_http(struct http_server **out, struct app *app,
 	hc.idle_timeout_s = (int)cfg->idle_timeout;
 	hc.tls_cert = cfg->tls_cert;
 	hc.tls_key = cfg->tls_key;
+	hc.observe = metrics_observe;
 	if ((rc = http_server_new(out, &hc, router_handle, app, err)) < 0)
 		return rc;
 	set_public_url(app, cfg, host, http_server_port(*out));
@@ -125,6 +128,8 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 	if ((rc = store_open(&app.store, cfg->data, true, err)) < 0 ||
 	    (rc = lfs_secret_load(app.secret, cfg->data, err)) < 0 ||
 	    (rc = git_backend_setup(cfg->data, err)) < 0 ||
+	    (rc = download_count_start(&app.downloads, app.store->meta,
+				       err)) < 0 ||
 	    (rc = start_http(&runner.http, &app, cfg, err)) < 0 ||
 	    (cfg->port_file[0] &&
 	     (rc = write_port_file(cfg->port_file, http_server_port(runner.http),
@@ -147,6 +152,8 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 	}
 out:
 	http_server_free(runner.http);
+	/* After the workers: the last counts are written before exit. */
+	download_count_stop(app.downloads);
 	hub_repo_cache_flush();
 	store_free(app.store);
 	return rc;

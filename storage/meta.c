@@ -27,6 +27,11 @@ static const char *const kv_names[META_KV_COUNT] = {
 	[META_KV_TOKENS] = META_DB_TOKENS,
 	[META_KV_ACCESS] = META_DB_ACCESS,
 	[META_KV_LFS_CLAIMS] = META_DB_LFS_CLAIMS,
+	[META_KV_DOWNLOADS] = META_DB_DOWNLOADS,
+	[META_KV_LIKES] = META_DB_LIKES,
+	[META_KV_LINEAGE_UP] = META_DB_LINEAGE_UP,
+	[META_KV_LINEAGE_DOWN] = META_DB_LINEAGE_DOWN,
+	[META_KV_CARD_ERRORS] = META_DB_CARD_ERRORS,
 };
 
 struct meta_txn {
@@ -88,7 +93,7 @@ int meta_open(struct meta **out, const char *data_dir, size_t map_size,
 			       strerror(errno));
 	}
 	if ((rc = mdb_env_create(&meta->env)) ||
-	    (rc = mdb_env_set_maxdbs(meta->env, 16)) ||
+	    (rc = mdb_env_set_maxdbs(meta->env, 64)) ||
 	    (rc = mdb_env_set_mapsize(meta->env, map_size)) ||
 	    (rc = mdb_env_set_maxreaders(meta->env, 512)) ||
 	    (rc = mdb_env_open(meta->env, path, MDB_NOTLS, 0644))) {
@@ -525,6 +530,17 @@ static int del_key(MDB_txn *txn, MDB_dbi dbi, void *data, size_t len,
 	if (rc && rc != MDB_NOTFOUND)
 		return mdb_fail(err, rc, "cannot delete metadata");
 	return 0;
+}
+
+int meta_kv_del(struct meta_txn *txn, enum meta_kv db, const char *key,
+		struct err *err)
+{
+	char kbuf[520];
+	MDB_val k;
+
+	if (kv_key(kbuf, sizeof(kbuf), key, &k) < 0)
+		return 0;	/* too long to have been stored */
+	return del_key(txn->txn, txn->meta->kv[db], k.mv_data, k.mv_size, err);
 }
 
 /* Deletes every redirect that leads to repository id. */

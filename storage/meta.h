@@ -85,13 +85,18 @@ int meta_listing_put(struct meta_txn *txn, const char *commit_hex,
  * key/value calls so that storage/accounts.c needs no LMDB. Keys are text
  * (the version byte is added here), values JSON text. */
 enum meta_kv { META_KV_ACCOUNTS, META_KV_MEMBERS, META_KV_TOKENS,
-	       META_KV_ACCESS, META_KV_LFS_CLAIMS, META_KV_COUNT };
+	       META_KV_ACCESS, META_KV_LFS_CLAIMS,
+	       META_KV_DOWNLOADS, META_KV_LIKES, META_KV_LINEAGE_UP,
+	       META_KV_LINEAGE_DOWN, META_KV_CARD_ERRORS, META_KV_COUNT };
 /* *json_out is a malloc'd copy; ERR_NOTFOUND when absent. */
 int meta_kv_get(struct meta_txn *txn, enum meta_kv db, const char *key,
 		char **json_out, struct err *err);
 /* ERR_EXISTS when create_only is set and the key is taken. */
 int meta_kv_put(struct meta_txn *txn, enum meta_kv db, const char *key,
 		const char *json, bool create_only, struct err *err);
+/* Deletes a record; absent is not an error. */
+int meta_kv_del(struct meta_txn *txn, enum meta_kv db, const char *key,
+		struct err *err);
 /* Visits the records whose key starts with prefix, in key order; fn's
  * non-zero return stops the walk and is returned. */
 typedef int (*meta_kv_fn)(const char *key, const char *json, void *arg);

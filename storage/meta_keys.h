@@ -46,6 +46,35 @@
  *                  shared, so this is what keeps one repository's objects
  *                  out of another's commits and downloads.
  *
+ * Usage (storage/stats.c):
+ *   db "downloads" key  V1 <32-hex repo id> '/' <YYYY-MM-DD (UTC)>
+ *                  val  V1 {"n": count}   downloads of that repo that day
+ *                  key  V1 <32-hex repo id> '/' "total"
+ *                  val  V1 {"n": count}   all-time total, so that
+ *                  downloadsAllTime is one read. Keyed by repo id so a
+ *                  rename keeps the history. Written in batches by the
+ *                  server (server/download_count.c), never per request.
+ *   db "likes"     key  V1 <32-hex repo id> '/' <lower user>
+ *                  val  V1 {"user", "time"}   one like per user and repo
+ *
+ * Model lineage (storage/lineage.c), derived from the README card of each
+ * model's default branch and rewritten whenever that branch moves:
+ *   db "lineage_up"   key V1 <32-hex child repo id> '/' <lower base id>
+ *                     val V1 {"base": "<as written>", "relation", "inferred"}
+ *   db "lineage_down" key V1 <lower base id> '/' <32-hex child repo id>
+ *                     val V1 {"relation", "inferred"}
+ *                     The base is keyed by the current name of the model
+ *                     Haven holds under that id (a moved base is
+ *                     re-keyed) or, for a model it does not hold
+ *                     ("external"), by the id as written, lower-cased. A
+ *                     deleted child loses its edges; the edges of its
+ *                     children stay, now external.
+ *   db "card_errors"  key V1 <32-hex repo id>
+ *                     val V1 {"error"}  why the card of the default branch
+ *                     could not be read (it never blocks a commit).
+ *   The git ref moves first (git is the source of truth); the edges follow
+ *   it in the next transaction (import, API commit, post-receive hook).
+ *
  * Git holds content, history and refs; nothing here points at a git object
  * or a blob that is not already durable.
  */
@@ -64,5 +93,10 @@
 #define META_DB_TOKENS "tokens"
 #define META_DB_ACCESS "access"
 #define META_DB_LFS_CLAIMS "lfs_claims"
+#define META_DB_LINEAGE_UP "lineage_up"
+#define META_DB_LINEAGE_DOWN "lineage_down"
+#define META_DB_CARD_ERRORS "card_errors"
+#define META_DB_DOWNLOADS "downloads"
+#define META_DB_LIKES "likes"
 
 #endif

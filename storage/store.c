@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "storage/gitrepo.h"
+#include "storage/lineage.h"
 #include "storage/store.h"
 
 static const char model_attributes[] =
@@ -336,7 +337,8 @@ int repo_delete(struct store *store, const char *type, const char *name,
 	if ((rc = meta_txn_begin(&txn, store->meta, true, err)) < 0)
 		return rc;
 	if ((rc = meta_repo_get(txn, type, name, &rec, err)) < 0 ||
-	    (rc = meta_repo_delete(txn, &rec, err)) < 0) {
+	    (rc = meta_repo_delete(txn, &rec, err)) < 0 ||
+	    (rc = lineage_remove(txn, rec.id, err)) < 0) {
 		meta_txn_abort(txn);
 		return rc;
 	}
@@ -376,7 +378,9 @@ int repo_move(struct store *store, const char *type, const char *from,
 			     "exists", type_title(type), other.name);
 		goto fail;
 	}
-	if ((rc = meta_repo_rename(txn, &rec, to, err)) < 0)
+	if ((rc = meta_repo_rename(txn, &rec, to, err)) < 0 ||
+	    (!strcmp(type, "model") &&
+	     (rc = lineage_rename(txn, rec.name, to, err)) < 0))
 		goto fail;
 	if ((rc = meta_txn_commit(txn, err)) < 0)
 		return rc;
