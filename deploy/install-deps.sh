@@ -4,10 +4,12 @@
 # Packages already present are not asked for again, so a second run is fast.
 set -eu
 
-build="build-essential autoconf automake libtool pkg-config \
+# git is also a runtime dependency: the server runs `git http-backend`
+# for clone and push.
+build="build-essential autoconf automake libtool pkg-config git \
   libevent-dev liblmdb-dev libgit2-dev libssl-dev libhttp-parser-dev \
   libjansson-dev libyaml-dev"
-test="curl ca-certificates git git-lfs nodejs npm python3 \
+test="curl ca-certificates git-lfs nodejs npm python3 \
   python3-httpx python3-filelock python3-yaml python3-tqdm python3-fsspec \
   python3-packaging"
 
