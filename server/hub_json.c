@@ -54,6 +54,12 @@ static int dump_to_evbuffer(const char *buffer, size_t size, void *data)
 
 void hub_reply_json(struct http_request *req, int status, json_t *doc)
 {
+	hub_reply_json_as(req, status, doc, "application/json; charset=utf-8");
+}
+
+void hub_reply_json_as(struct http_request *req, int status, json_t *doc,
+		       const char *content_type)
+{
 	struct evbuffer *body = evbuffer_new();
 
 	if (!doc || !body ||
@@ -65,7 +71,7 @@ void hub_reply_json(struct http_request *req, int status, json_t *doc)
 	}
 	json_decref(doc);
 	hub_common_headers(req);
-	http_response_header(req, "Content-Type", "application/json; charset=utf-8");
+	http_response_header(req, "Content-Type", content_type);
 	http_response_send(req, status, body);
 	evbuffer_free(body);
 }

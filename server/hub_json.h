@@ -26,6 +26,10 @@ json_t *hub_json_sibling(const struct listing_entry *e, bool blobs);
 /* Sends doc (stolen: the reference is released) with status. */
 void hub_reply_json(struct http_request *req, int status, json_t *doc);
 
+/* The same with another JSON media type (the LFS API's). */
+void hub_reply_json_as(struct http_request *req, int status, json_t *doc,
+		       const char *content_type);
+
 /* The Link header of the next page: the public URL of this request with
  * its cursor parameter replaced by cursor. */
 void hub_link_next(struct http_request *req, const char *public_url,

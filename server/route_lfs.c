@@ -49,6 +49,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/hub_error.h"
+#include "server/hub_json.h"
 #include "server/hub_repo.h"
 #include "server/lfs_sign.h"
 #include "storage/lfs_claims.h"
@@ -78,28 +79,10 @@
 
 /* --- answers ------------------------------------------------------------ */
 
-static int dump_to_evbuffer(const char *buffer, size_t size, void *data)
-{
-	return evbuffer_add(data, buffer, size);
-}
-
 /* Sends doc (stolen) as the LFS media type. */
 static void lfs_reply_json(struct http_request *req, int status, json_t *doc)
 {
-	struct evbuffer *body = evbuffer_new();
-
-	if (!doc || !body ||
-	    json_dump_callback(doc, dump_to_evbuffer, body, JSON_COMPACT) < 0) {
-		evbuffer_free(body);
-		json_decref(doc);
-		hub_error_replyf(req, ERR_FAIL, "cannot build the answer");
-		return;
-	}
-	json_decref(doc);
-	hub_common_headers(req);
-	http_response_header(req, "Content-Type", LFS_MEDIA_TYPE);
-	http_response_send(req, status, body);
-	evbuffer_free(body);
+	hub_reply_json_as(req, status, doc, LFS_MEDIA_TYPE);
 }
 
 /* An error the way both clients read it: git-lfs prints "message", the

@@ -22,49 +22,57 @@ typedef void (*route_fn)(struct hub_call *call);
 static void route_xet_token(struct hub_call *call);
 static void route_health(struct hub_call *call);
 
+/* IDENTIFY: the caller is identified from its token before the handler
+ * runs. SELF_AUTH: served as is: health checks, metrics (aggregates only,
+ * for scrapers without a token) and signed transfer URLs, which carry
+ * their own authorisation. */
+enum route_auth { IDENTIFY, SELF_AUTH };
+
 static const struct route {
 	unsigned methods;
 	const char *pattern;
 	route_fn handler;
+	enum route_auth auth;
 } routes[] = {
-	{ M_READ, "/api/health", route_health },
-	{ M_READ, "/metrics", route_metrics },
-	{ M_GET, "/api/whoami-v2", route_whoami },
-	{ M_POST, "/api/repos/create", route_repo_create },
-	{ M_DELETE, "/api/repos/delete", route_repo_delete },
-	{ M_POST, "/api/repos/move", route_repo_move },
-	{ M_POST, "/api/validate-yaml", route_validate_yaml },
-	{ M_READ | M_PUT | M_POST, "/api/lfs/{path*}", route_lfs_transfer },
-	{ M_READ, "/api/{types}", route_repo_list },
-	{ M_READ, "/api/{types}/{repo}", route_repo_info },
-	{ M_READ, "/api/{types}/{repo}/revision/{rev*}", route_repo_info },
-	{ M_READ, "/api/{types}/{repo}/tree/{rev}/{path*}", route_tree },
-	{ M_POST, "/api/{types}/{repo}/paths-info/{rev*}", route_paths_info },
-	{ M_READ, "/api/{types}/{repo}/refs", route_refs },
-	{ M_GET, "/api/{types}/{repo}/lineage", route_lineage },
-	{ M_POST | M_DELETE, "/api/{types}/{repo}/like", route_like },
-	{ M_GET, "/api/{types}/{repo}/likers", route_likers },
-	{ M_READ, "/api/{types}/{repo}/commits/{rev*}", route_commits },
-	{ M_GET, "/api/{types}/{repo}/xet-read-token/{rev*}", route_xet_token },
-	{ M_GET, "/api/{types}/{repo}/xet-write-token/{rev*}", route_xet_token },
-	{ M_PUT, "/api/{types}/{repo}/settings", route_repo_settings },
+	{ M_READ, "/api/health", route_health, SELF_AUTH },
+	{ M_READ, "/metrics", route_metrics, SELF_AUTH },
+	{ M_GET, "/api/whoami-v2", route_whoami, IDENTIFY },
+	{ M_POST, "/api/repos/create", route_repo_create, IDENTIFY },
+	{ M_DELETE, "/api/repos/delete", route_repo_delete, IDENTIFY },
+	{ M_POST, "/api/repos/move", route_repo_move, IDENTIFY },
+	{ M_POST, "/api/validate-yaml", route_validate_yaml, IDENTIFY },
+	{ M_READ | M_PUT | M_POST, "/api/lfs/{path*}", route_lfs_transfer,
+	  SELF_AUTH },
+	{ M_READ, "/api/{types}", route_repo_list, IDENTIFY },
+	{ M_READ, "/api/{types}/{repo}", route_repo_info, IDENTIFY },
+	{ M_READ, "/api/{types}/{repo}/revision/{rev*}", route_repo_info, IDENTIFY },
+	{ M_READ, "/api/{types}/{repo}/tree/{rev}/{path*}", route_tree, IDENTIFY },
+	{ M_POST, "/api/{types}/{repo}/paths-info/{rev*}", route_paths_info, IDENTIFY },
+	{ M_READ, "/api/{types}/{repo}/refs", route_refs, IDENTIFY },
+	{ M_GET, "/api/{types}/{repo}/lineage", route_lineage, IDENTIFY },
+	{ M_POST | M_DELETE, "/api/{types}/{repo}/like", route_like, IDENTIFY },
+	{ M_GET, "/api/{types}/{repo}/likers", route_likers, IDENTIFY },
+	{ M_READ, "/api/{types}/{repo}/commits/{rev*}", route_commits, IDENTIFY },
+	{ M_GET, "/api/{types}/{repo}/xet-read-token/{rev*}", route_xet_token, IDENTIFY },
+	{ M_GET, "/api/{types}/{repo}/xet-write-token/{rev*}", route_xet_token, IDENTIFY },
+	{ M_PUT, "/api/{types}/{repo}/settings", route_repo_settings, IDENTIFY },
 	{ M_GET | M_POST, "/api/{types}/{repo}/user-access-request/{rev*}",
-	  route_access_requests },
-	{ M_POST, "/api/{types}/{repo}/ask-access", route_access_requests },
-	{ M_POST | M_DELETE, "/api/{types}/{repo}/branch/{rev*}", route_branch },
-	{ M_POST | M_DELETE, "/api/{types}/{repo}/tag/{rev*}", route_tag },
-	{ M_POST, "/api/{types}/{repo}/preupload/{rev*}", route_preupload },
-	{ M_POST, "/api/{types}/{repo}/commit/{rev*}", route_commit },
-	{ M_GET | M_POST, "/api/{types}/{repo}/discussions", route_discussions },
-	{ M_GET, "/api/{types}/{repo}/discussions/{rev*}", route_discussions },
-	{ M_READ, "/{prefix}{repo}/resolve/{rev}/{path*}", route_resolve },
-	{ M_READ, "/{prefix}{repo}/raw/{rev}/{path*}", route_raw },
-	{ M_POST, "/{prefix}{gitrepo}/info/lfs/objects/batch", route_lfs_batch },
-	{ M_POST | M_GET, "/{prefix}{gitrepo}/info/lfs/locks/{path*}", route_lfs_locks },
-	{ M_POST | M_GET, "/{prefix}{gitrepo}/info/lfs/locks", route_lfs_locks },
-	{ M_GET, "/{prefix}{gitrepo}/info/refs", route_git_info_refs },
-	{ M_POST, "/{prefix}{gitrepo}/git-upload-pack", route_git_service },
-	{ M_POST, "/{prefix}{gitrepo}/git-receive-pack", route_git_service },
+	  route_access_requests, IDENTIFY },
+	{ M_POST, "/api/{types}/{repo}/ask-access", route_access_requests, IDENTIFY },
+	{ M_POST | M_DELETE, "/api/{types}/{repo}/branch/{rev*}", route_branch, IDENTIFY },
+	{ M_POST | M_DELETE, "/api/{types}/{repo}/tag/{rev*}", route_tag, IDENTIFY },
+	{ M_POST, "/api/{types}/{repo}/preupload/{rev*}", route_preupload, IDENTIFY },
+	{ M_POST, "/api/{types}/{repo}/commit/{rev*}", route_commit, IDENTIFY },
+	{ M_GET | M_POST, "/api/{types}/{repo}/discussions", route_discussions, IDENTIFY },
+	{ M_GET, "/api/{types}/{repo}/discussions/{rev*}", route_discussions, IDENTIFY },
+	{ M_READ, "/{prefix}{repo}/resolve/{rev}/{path*}", route_resolve, IDENTIFY },
+	{ M_READ, "/{prefix}{repo}/raw/{rev}/{path*}", route_raw, IDENTIFY },
+	{ M_POST, "/{prefix}{gitrepo}/info/lfs/objects/batch", route_lfs_batch, IDENTIFY },
+	{ M_POST | M_GET, "/{prefix}{gitrepo}/info/lfs/locks/{path*}", route_lfs_locks, IDENTIFY },
+	{ M_POST | M_GET, "/{prefix}{gitrepo}/info/lfs/locks", route_lfs_locks, IDENTIFY },
+	{ M_GET, "/{prefix}{gitrepo}/info/refs", route_git_info_refs, IDENTIFY },
+	{ M_POST, "/{prefix}{gitrepo}/git-upload-pack", route_git_service, IDENTIFY },
+	{ M_POST, "/{prefix}{gitrepo}/git-receive-pack", route_git_service, IDENTIFY },
 };
 
 struct segments {
@@ -408,10 +416,7 @@ void router_handle(struct http_request *req, void *app)
 		hub_call_free(call);
 		return;
 	}
-	/* Health checks, metrics (aggregates only, for scrapers without a
-	 * token) and signed transfer URLs authorise themselves. */
-	if (route->handler == route_health || route->handler == route_metrics ||
-	    route->handler == route_lfs_transfer || identify(call))
+	if (route->auth == SELF_AUTH || identify(call))
 		route->handler(call);
 	else
 		call->async = false;
