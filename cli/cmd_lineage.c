@@ -5,6 +5,13 @@
  * repository is visible). The tree is printed one model a line, indented
  * by depth, with its relation to the line above; --json prints what the
  * lineage endpoint answers.
+ *
+ * `haven lineage --rebuild [NS/NAME]` reads the README card of the
+ * default branch of every model (or of one) again and rewrites its
+ * edges: for data written before lineage was kept, or left behind by a
+ * crash between a git ref update and the LMDB transaction that follows
+ * it. It prints each model whose edges changed, so a second run prints
+ * none.
  */
 #include "common/compat.h"
 
@@ -15,6 +22,7 @@
 
 #include "cli/cli.h"
 #include "common/util.h"
+#include "ingest/card_lineage.h"
 #include "storage/lineage.h"
 #include "storage/store.h"
 
@@ -96,14 +104,177 @@ static void print_side(struct meta_txn *txn, const struct repo_record *rec,
 	json_decref(p.seen);
 }
 
+/* --- --rebuild --- */
+
+/* One line per edge of a model ("relation base [external] [inferred]")
+ * and its card error: what --rebuild compares before and after. */
+struct edge_text {
+	struct meta_txn *txn;
+	json_t *lines;
+};
+
+static int edge_line(const char *key, const struct lineage_edge *e, void *arg)
+{
+	struct edge_text *t = arg;
+	struct repo_record rec;
+	bool held = meta_repo_get(t->txn, "model", key, &rec, NULL) == 0;
+	char *line = NULL;
+
+	if (asprintf(&line, "%s %s%s%s", e->relation, held ? rec.name : e->base,
+		     held ? "" : " (external)",
+		     e->inferred ? " (inferred)" : "") < 0)
+		return ERR_FAIL;
+	json_array_append_new(t->lines, json_string(line));
+	free(line);
+	return 0;
+}
+
+/* "[relation base, ...]" or "card error: ..."; malloc'd. */
+static char *edges_describe(struct store *store, const char *id,
+			    struct err *err)
+{
+	struct edge_text t = { .lines = json_array() };
+	char *why = NULL, *out = NULL;
+	size_t i;
+	json_t *v;
+
+	if (!t.lines || meta_txn_begin(&t.txn, store->meta, false, err) < 0)
+		goto out;
+	if (lineage_parents(t.txn, id, edge_line, &t, err) != 0)
+		goto out;
+	if ((why = lineage_card_error(t.txn, id))) {
+		if (asprintf(&out, "card error: %s", why) < 0)
+			out = NULL;
+		goto out;
+	}
+	if (!(out = strdup("[")))
+		goto out;
+	json_array_foreach(t.lines, i, v) {
+		char *more = NULL;
+
+		if (asprintf(&more, "%s%s%s", out, i ? ", " : "",
+			     json_string_value(v)) < 0) {
+			free(out);
+			out = NULL;
+			goto out;
+		}
+		free(out);
+		out = more;
+	}
+	if (asprintf(&why, "%s]", out) < 0)
+		why = NULL;
+	free(out);
+	out = why;
+	why = NULL;
+out:
+	if (!out && err && !err->code)
+		err_set(err, ERR_FAIL, "out of memory");
+	meta_txn_abort(t.txn);
+	json_decref(t.lines);
+	free(why);
+	return out;
+}
+
+struct model_list {
+	struct repo_record *recs;
+	size_t n, cap;
+};
+
+static int model_add(const struct repo_record *rec, void *arg)
+{
+	struct model_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct repo_record *r = realloc(l->recs, cap * sizeof(*r));
+
+		if (!r)
+			return ERR_FAIL;
+		l->recs = r;
+		l->cap = cap;
+	}
+	l->recs[l->n++] = *rec;
+	return 0;
+}
+
+/* Re-derives one model's edges; prints them when they changed. */
+static int rebuild_one(struct store *store, const struct repo_record *rec,
+		       size_t *changed, struct err *err)
+{
+	char *before = NULL, *after = NULL;
+	int rc = ERR_FAIL;
+
+	if (!(before = edges_describe(store, rec->id, err)) ||
+	    (rc = card_lineage_sync(store, rec, err)) < 0 ||
+	    !(after = edges_describe(store, rec->id, err))) {
+		if (rc == 0)
+			rc = ERR_FAIL;
+		goto out;
+	}
+	if (strcmp(before, after)) {
+		printf("%s: %s -> %s\n", rec->name, before, after);
+		(*changed)++;
+	}
+	rc = 0;
+out:
+	free(before);
+	free(after);
+	return rc;
+}
+
+static int rebuild(struct store *store, const char *name)
+{
+	struct model_list l = { 0 };
+	struct meta_txn *txn = NULL;
+	struct err err = { 0 };
+	size_t changed = 0, failed = 0;
+	int rc;
+
+	if ((rc = meta_txn_begin(&txn, store->meta, false, &err)) == 0) {
+		if (name) {
+			struct repo_record rec;
+
+			if ((rc = meta_repo_get(txn, "model", name, &rec,
+						&err)) == 0)
+				rc = model_add(&rec, &l);
+		} else {
+			rc = meta_repo_foreach(txn, "model", model_add, &l, &err);
+		}
+	}
+	meta_txn_abort(txn);
+	if (rc != 0) {
+		if (!err.code)
+			err_set(&err, ERR_FAIL, "out of memory");
+		free(l.recs);
+		return cli_fail(&err);
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		err_clear(&err);
+		if (rebuild_one(store, &l.recs[i], &changed, &err) < 0) {
+			fprintf(stderr, "haven: lineage: %s: %s\n",
+				l.recs[i].name, err.msg);
+			failed++;
+		}
+	}
+	printf("lineage: %zu model%s read, %zu changed%s\n", l.n,
+	       l.n == 1 ? "" : "s", changed,
+	       failed ? ", some failed (see above)" : "");
+	free(l.recs);
+	return failed ? 1 : 0;
+}
+
 static void lineage_usage(FILE *f)
 {
 	fprintf(f, "usage: haven lineage NS/NAME [--ancestors|--descendants] "
-		"[--depth N] [--json] [--data DIR]\n\nPrints the models a model "
+		"[--depth N] [--json] [--data DIR]\n"
+		"       haven lineage --rebuild [NS/NAME] [--data DIR]\n\n"
+		"Prints the models a model "
 		"derives from (ancestors) and the models derived\nfrom it "
 		"(descendants), as read from the cards of their default "
-		"branches.\nDepth defaults to 3 (at most %d).\n",
-		LINEAGE_DEPTH_MAX);
+		"branches.\nDepth defaults to 3 (at most %d).\n\n"
+		"--rebuild reads the card of every model (or of NS/NAME) "
+		"again and rewrites\nits edges, printing those that "
+		"changed.\n", LINEAGE_DEPTH_MAX);
 }
 
 int cmd_lineage(int argc, char **argv)
@@ -114,6 +285,7 @@ int cmd_lineage(int argc, char **argv)
 		{ "descendants", no_argument, NULL, 'D' },
 		{ "depth", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "rebuild", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -123,7 +295,7 @@ int cmd_lineage(int argc, char **argv)
 	struct err err = { 0 };
 	const char *data = NULL;
 	int dirs = 0, depth = 3, c, rc = 1;
-	bool as_json = false;
+	bool as_json = false, do_rebuild = false;
 	char *end;
 
 	optind = 1;
@@ -133,6 +305,7 @@ int cmd_lineage(int argc, char **argv)
 		case 'a': dirs |= LINEAGE_ANCESTORS; break;
 		case 'D': dirs |= LINEAGE_DESCENDANTS; break;
 		case 'j': as_json = true; break;
+		case 'r': do_rebuild = true; break;
 		case 'n':
 			depth = (int)strtol(optarg, &end, 10);
 			if (!*optarg || *end || depth < 1 ||
@@ -145,6 +318,17 @@ int cmd_lineage(int argc, char **argv)
 		case 'h': lineage_usage(stdout); return 0;
 		default: lineage_usage(stderr); return EXIT_USAGE;
 		}
+	}
+	if (do_rebuild) {
+		if (optind + 1 < argc || dirs || as_json) {
+			lineage_usage(stderr);
+			return EXIT_USAGE;
+		}
+		if (!(store = cli_open_store(cli_data_dir(data), false)))
+			return 1;
+		rc = rebuild(store, optind < argc ? argv[optind] : NULL);
+		store_free(store);
+		return rc;
 	}
 	if (optind + 1 != argc) {
 		lineage_usage(stderr);

@@ -182,6 +182,13 @@ static int write_pending(struct meta *meta, const struct pending *list,
 	if ((rc = meta_txn_begin(&txn, meta, true, err)) < 0)
 		return rc;
 	for (; list; list = list->next) {
+		struct repo_record rec;
+
+		/* Deleted since the request: its counters are gone with it,
+		 * and no count may outlive it under its id. */
+		if (meta_repo_get_by_id(txn, list->repo_id, &rec, NULL) ==
+		    ERR_NOREPO)
+			continue;
 		if ((rc = stats_add(txn, list->repo_id, list->day, list->n,
 				    err)) < 0) {
 			meta_txn_abort(txn);

@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <event2/buffer.h>
 
 #include "server/auth.h"
 #include "server/hub_error.h"
@@ -28,6 +29,13 @@ static bool caller_sees(const struct repo_record *rec, void *arg)
 	struct hub_call *call = arg;
 
 	return auth_repo_role(call->app, &call->who, rec) != ROLE_NONE;
+}
+
+static void free_text(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
 }
 
 static int parse_direction(const char *s)
@@ -62,7 +70,9 @@ void route_lineage(struct hub_call *call)
 	struct hub_repo r;
 	int dirs = parse_direction(query_get(&call->query, "direction"));
 	int depth = parse_depth(query_get(&call->query, "depth"));
-	json_t *doc;
+	struct evbuffer *body = NULL;
+	size_t len = 0;
+	char *doc;
 
 	if (strcmp(call->type, "model")) {
 		hub_error_replyf(call->req, ERR_NOTFOUND, "lineage is kept for "
@@ -80,8 +90,8 @@ void route_lineage(struct hub_call *call)
 		return;
 	}
 	if (meta_txn_begin(&txn, call->app->store->meta, false, &err) < 0 ||
-	    !(doc = lineage_tree(txn, &r.rec, dirs, depth, caller_sees, call,
-				 &err))) {
+	    !(doc = lineage_tree_text(txn, &r.rec, dirs, depth, caller_sees,
+				      call, &len, &err))) {
 		meta_txn_abort(txn);
 		hub_repo_close(&r);
 		hub_error_reply(call->req, &err, NULL);
@@ -89,5 +99,17 @@ void route_lineage(struct hub_call *call)
 	}
 	meta_txn_abort(txn);
 	hub_repo_close(&r);
-	hub_reply_json(call->req, 200, doc);
+	/* The text is handed over, not copied: the answer may be megabytes. */
+	if (!(body = evbuffer_new()) ||
+	    evbuffer_add_reference(body, doc, len, free_text, NULL) < 0) {
+		evbuffer_free(body);
+		free(doc);
+		hub_error_replyf(call->req, ERR_FAIL, "cannot build the answer");
+		return;
+	}
+	hub_common_headers(call->req);
+	http_response_header(call->req, "Content-Type",
+			     "application/json; charset=utf-8");
+	http_response_send(call->req, 200, body);
+	evbuffer_free(body);
 }

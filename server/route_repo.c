@@ -452,6 +452,7 @@ struct list_item {
 
 struct list_ctx {
 	struct hub_call *call;
+	bool bases_checked;	/* base_model filters already met (edges) */
 	const char *sort;
 	struct list_item *items;
 	size_t count, cap;
@@ -501,24 +502,36 @@ static bool has_tag(const json_t *tags, const char *tag)
 }
 
 /* Tag and pipeline filters need the card of the default branch. */
-static bool card_matches(struct hub_call *call, const struct repo_record *rec)
+static bool is_base_filter(const char *f)
+{
+	return !strncmp(f, "base_model:", 11);
+}
+
+/* With bases_checked, base_model filters were met through the lineage
+ * edges, which hold the very strings those tags are made of. */
+static bool card_matches(struct hub_call *call, const struct repo_record *rec,
+			 bool bases_checked)
 {
 	const struct query *q = &call->query;
 	const char *pipeline = query_get(q, "pipeline_tag");
 	struct repo_view v = { .call = call };
 	struct err err = { 0 };
 	struct hub_repo r;
-	bool ok = true;
+	bool ok = true, need = pipeline != NULL;
 
-	if (!query_count(q, "filter") && !pipeline)
+	for (size_t i = 0; !need && i < query_count(q, "filter"); i++)
+		need = !bases_checked || !is_base_filter(query_nth(q, "filter", i));
+	if (!need)
 		return true;
 	str_copy(call->repo, rec->name, sizeof(call->repo));
 	if (hub_repo_open(&r, call, "", &err) < 0)
 		return false;
 	v.repo = &r;
 	load_card(&v);
-	for (size_t i = 0; ok && i < query_count(q, "filter"); i++)
-		ok = has_tag(v.tags, query_nth(q, "filter", i));
+	for (size_t i = 0; ok && i < query_count(q, "filter"); i++) {
+		const char *f = query_nth(q, "filter", i);
+		ok = (bases_checked && is_base_filter(f)) || has_tag(v.tags, f);
+	}
 	if (ok && pipeline) {
 		const char *p = json_string_value(json_object_get(v.card, "pipeline_tag"));
 		ok = p && !strcmp(p, pipeline);
@@ -570,7 +583,7 @@ static int collect_item(const struct repo_record *rec, void *arg)
 
 	if (auth_repo_role(lc->call->app, &lc->call->who, rec) == ROLE_NONE ||
 	    !list_matches(lc->call, rec) ||
-	    !card_matches(lc->call, rec))
+	    !card_matches(lc->call, rec, lc->bases_checked))
 		return 0;
 	if (lc->count == lc->cap) {
 		size_t cap = lc->cap ? lc->cap * 2 : 64;
@@ -672,12 +685,136 @@ static json_t *list_page(struct list_ctx *lc, unsigned shape)
 	return arr;
 }
 
+/* --- filter=base_model:[<relation>:]<id> through the lineage index --- */
+
+static const char *const relations[] = { "adapter", "merge", "quantized",
+					 "finetune" };
+
+/* The <id> of the first base_model filter, else NULL. */
+static const char *base_filter(const struct query *q)
+{
+	for (size_t i = 0; i < query_count(q, "filter"); i++) {
+		const char *f = query_nth(q, "filter", i), *colon;
+		if (strncmp(f, "base_model:", 11))
+			continue;
+		f += 11;
+		if ((colon = strchr(f, ':'))) {
+			for (size_t r = 0; r < ARRAY_SIZE(relations); r++) {
+				if (strlen(relations[r]) == (size_t)(colon - f) &&
+				    !strncmp(f, relations[r], colon - f))
+					return colon + 1;
+			}
+		}
+		return f;
+	}
+	return NULL;
+}
+
+struct candidates {
+	struct list_ctx *lc;
+	struct meta_txn *txn;
+	json_t *seen;		/* repo ids already offered */
+};
+
+/* Offers one model to collect_item, which applies the other filters (and
+ * the tag itself, unless bases_checked), once. */
+static int offer(struct candidates *c, const struct repo_record *rec)
+{
+	if (strcmp(rec->type, "model") || json_object_get(c->seen, rec->id))
+		return 0;
+	if (json_object_set_new(c->seen, rec->id, json_true()) < 0)
+		return ERR_FAIL;
+	return collect_item(rec, c->lc);
+}
+
+struct base_check {
+	const char *filter;	/* after "base_model:" */
+	bool found;
+};
+
+/* The tags an edge stands for: base_model:<base> and
+ * base_model:<relation>:<base>, <base> as the card wrote it. */
+static int edge_tag(const char *key, const struct lineage_edge *e, void *arg)
+{
+	struct base_check *b = arg;
+	size_t rl = strlen(e->relation);
+
+	(void)key;
+	if (!strcmp(b->filter, e->base) ||
+	    (!strncmp(b->filter, e->relation, rl) && b->filter[rl] == ':' &&
+	     !strcmp(b->filter + rl + 1, e->base)))
+		b->found = true;
+	return 0;
+}
+
+/* Whether the edges of a model meet every base_model filter. */
+static bool edges_match(struct candidates *c, const char *id)
+{
+	const struct query *q = &c->lc->call->query;
+
+	for (size_t i = 0; i < query_count(q, "filter"); i++) {
+		const char *f = query_nth(q, "filter", i);
+		struct base_check b = { NULL, false };
+
+		if (!is_base_filter(f))
+			continue;
+		b.filter = f + 11;	/* after "base_model:" */
+		if (lineage_parents(c->txn, id, edge_tag, &b, NULL) < 0 || !b.found)
+			return false;
+	}
+	return true;
+}
+
+static int offer_child(const char *child_id, const struct lineage_edge *e,
+		       void *arg)
+{
+	struct candidates *c = arg;
+	struct repo_record rec;
+	int rc;
+
+	(void)e;
+	if (json_object_get(c->seen, child_id) ||
+	    meta_repo_get_by_id(c->txn, child_id, &rec, NULL) < 0 ||
+	    !edges_match(c, child_id))
+		return 0;
+	c->lc->bases_checked = true;
+	rc = offer(c, &rec);
+	c->lc->bases_checked = false;
+	return rc;
+}
+
+/* The models whose card may name base: its children in the lineage graph
+ * (under the name and, for a moved base, under its current name), and
+ * the model of that name itself (a card naming its own model is no
+ * edge). The graph is kept with every commit (card_lineage.h), so this
+ * reads a few keys instead of every card. */
+static int collect_named_by(struct list_ctx *lc, struct meta_txn *txn,
+			    const char *base, struct err *err)
+{
+	struct candidates c = { .lc = lc, .txn = txn, .seen = json_object() };
+	struct repo_record rec;
+	int rc;
+
+	if (!c.seen)
+		return err_set(err, ERR_FAIL, "out of memory");
+	rc = lineage_named_by(txn, base, offer_child, &c, err);
+	if (rc == 0 && meta_redirect_get(txn, "model", base, &rec, NULL) == 0)
+		rc = lineage_named_by(txn, rec.name, offer_child, &c, err);
+	if (rc == 0 && meta_repo_get(txn, "model", base, &rec, NULL) == 0)
+		rc = offer(&c, &rec);
+	json_decref(c.seen);
+	if (rc > 0 || (rc < 0 && !err->code))
+		rc = err_set(err, ERR_FAIL, "out of memory");
+	return rc;
+}
+
 void route_repo_list(struct hub_call *call)
 {
 	struct list_ctx lc = { .call = call };
 	struct meta_txn *txn = NULL;
 	struct err err = { 0 };
 	bool full = query_bool(&call->query, "full", false);
+	const char *base;
 
 	lc.sort = sort_name(query_get(&call->query, "sort"));
 	if (!lc.sort) {
@@ -685,9 +822,11 @@ void route_repo_list(struct hub_call *call)
 				 query_get(&call->query, "sort"));
 		return;
 	}
+	base = !strcmp(call->type, "model") ? base_filter(&call->query) : NULL;
 	if (check_expand(call, &err) < 0 ||
 	    meta_txn_begin(&txn, call->app->store->meta, false, &err) < 0 ||
-	    meta_repo_foreach(txn, call->type, collect_item, &lc, &err) < 0) {
+	    (base ? collect_named_by(&lc, txn, base, &err) :
+	     meta_repo_foreach(txn, call->type, collect_item, &lc, &err)) < 0) {
 		meta_txn_abort(txn);
 		free(lc.items);
 		hub_error_reply(call->req, &err, NULL);

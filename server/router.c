@@ -52,6 +52,7 @@ static const struct route {
 	{ M_GET, "/api/{types}/{repo}/lineage", route_lineage, IDENTIFY },
 	{ M_POST | M_DELETE, "/api/{types}/{repo}/like", route_like, IDENTIFY },
 	{ M_GET, "/api/{types}/{repo}/likers", route_likers, IDENTIFY },
+	{ M_GET, "/api/users/{user}/likes", route_user_likes, IDENTIFY },
 	{ M_READ, "/api/{types}/{repo}/commits/{rev*}", route_commits, IDENTIFY },
 	{ M_GET, "/api/{types}/{repo}/xet-read-token/{rev*}", route_xet_token, IDENTIFY },
 	{ M_GET, "/api/{types}/{repo}/xet-write-token/{rev*}", route_xet_token, IDENTIFY },
@@ -213,6 +214,13 @@ static bool match_token(struct hub_call *call, const char *tok, size_t toklen,
 		if (tok[1] == 'g' && n > 4 && !strcmp(call->repo + n - 4, ".git"))
 			call->repo[n - 4] = '\0';
 		*i += 2;
+		return true;
+	}
+	if (!strncmp(tok, "{user}", toklen)) {
+		/* One account name, kept in path. */
+		if (*i >= s->count || !s->items[*i][0])
+			return false;
+		str_copy(call->path, s->items[(*i)++], sizeof(call->path));
 		return true;
 	}
 	if (!strncmp(tok, "{rev}", toklen)) {

@@ -9,7 +9,7 @@
  *                    commit, validate-yaml, discussions
  *   route_lfs.c      the LFS batch API and its signed transfer URLs
  *   route_git.c      git smart HTTP (clone, fetch, push)
- *   route_likes.c    likes and likers
+ *   route_likes.c    likes, likers and the likes of a user
  */
 #ifndef HAVEN_ROUTES_H
 #define HAVEN_ROUTES_H
@@ -46,6 +46,7 @@ void route_lfs_transfer(struct hub_call *call);
 
 void route_like(struct hub_call *call);
 void route_likers(struct hub_call *call);
+void route_user_likes(struct hub_call *call);
 
 void route_git_info_refs(struct hub_call *call);
 void route_git_service(struct hub_call *call);

@@ -37,6 +37,16 @@ int lineage_set(struct meta_txn *txn, const struct repo_record *child,
 int lineage_remove(struct meta_txn *txn, const char *child_id,
 		   struct err *err);
 
+/* On delete of the model base: the edges that point at it are kept,
+ * now external, under the key <lower base as the card wrote it>
+ * LINEAGE_GONE_MARK <its id>,
+ * which no name can take, so a model created later under the same name
+ * does not inherit the old one's children (until their cards are read
+ * again: a commit or `haven lineage --rebuild`). */
+#define LINEAGE_GONE_MARK "#"
+int lineage_orphan(struct meta_txn *txn, const struct repo_record *base,
+		   struct err *err);
+
 /* Re-keys the edges that point at a model renamed from old_name to
  * new_name (the children keep their place in the tree). */
 int lineage_rename(struct meta_txn *txn, const char *old_name,
@@ -53,6 +63,14 @@ int lineage_parents(struct meta_txn *txn, const char *child_id,
  * repository id in key and the edge (base is the lower-cased name). */
 int lineage_children(struct meta_txn *txn, const char *base,
 		     lineage_fn fn, void *arg, struct err *err);
+
+/* The children whose card may name base (any case) in base_model: the
+ * edges keyed by it and those left under it by a deleted model. A
+ * superset for the tag filter base_model:<base> (a moved base's edges
+ * are under its current name: ask for that one too). fn gets the
+ * child's id in key; a child may come more than once. */
+int lineage_named_by(struct meta_txn *txn, const char *base, lineage_fn fn,
+		     void *arg, struct err *err);
 
 /* Why child's card could not be read: a malloc'd string, or NULL when
  * it could. */
@@ -74,6 +92,12 @@ enum { LINEAGE_ANCESTORS = 1, LINEAGE_DESCENDANTS = 2 };
 json_t *lineage_tree(struct meta_txn *txn, const struct repo_record *root,
 		     int directions, int depth, lineage_visible_fn visible,
 		     void *arg, struct err *err);
+
+/* The same as compact JSON text, malloc'd, its length in *len: what the
+ * lineage endpoint sends, without a jansson object per model. */
+char *lineage_tree_text(struct meta_txn *txn, const struct repo_record *root,
+			int directions, int depth, lineage_visible_fn visible,
+			void *arg, size_t *len, struct err *err);
 
 /* The number of root's direct children the caller can see. */
 int lineage_children_count(struct meta_txn *txn, const char *root_name,

@@ -147,12 +147,16 @@ static int listing_from_json(struct listing *l, const char *text)
 		goto out;
 	json_array_foreach(arr, i, row) {
 		struct listing_entry *e = &l->entries[i];
-		const char *kind, *path, *oid, *sha = NULL;
+		const char *kind, *path, *oid, *sha;
+		json_t *lfs;
 		json_int_t size;
 		int psize;
-		if (json_unpack(row, "[s, s, s, I, s?, i]", &kind, &path, &oid,
-				&size, &sha, &psize))
+		/* "s?" is a pack-only format: unpack the sha256 as a value. */
+		if (json_unpack(row, "[s, s, s, I, o, i]", &kind, &path, &oid,
+				&size, &lfs, &psize) ||
+		    (!json_is_null(lfs) && !json_is_string(lfs)))
 			goto out;
+		sha = json_string_value(lfs);
 		e->path = strdup(path);
 		e->is_dir = kind[0] == 'd';
 		str_copy(e->oid, oid, sizeof(e->oid));

@@ -32,6 +32,7 @@ static const char *const kv_names[META_KV_COUNT] = {
 	[META_KV_LINEAGE_UP] = META_DB_LINEAGE_UP,
 	[META_KV_LINEAGE_DOWN] = META_DB_LINEAGE_DOWN,
 	[META_KV_CARD_ERRORS] = META_DB_CARD_ERRORS,
+	[META_KV_USER_LIKES] = META_DB_USER_LIKES,
 };
 
 struct meta_txn {
@@ -182,6 +183,93 @@ static int put_text(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, const char *text,
 	return 0;
 }
 
+/* Copies the string value at *p (just after its opening quote) into out;
+ * -1 when it has an escape or does not fit (jansson then reads it). */
+static int scan_string(const char **p, const char *end, char *out,
+		       size_t size)
+{
+	const char *s = *p, *q = s;
+
+	while (q < end && *q != '"' && *q != '\\')
+		q++;
+	if (q >= end || *q != '"' || (size_t)(q - s) >= size)
+		return -1;
+	memcpy(out, s, (size_t)(q - s));
+	out[q - s] = '\0';
+	*p = q + 1;
+	return 0;
+}
+
+/* Reads a record as record_json writes it (a flat object of plain
+ * strings, one integer and a boolean) without building a JSON tree:
+ * listings and lineage walks read one per repository. -1 for anything
+ * else, which record_from_json then hands to jansson. */
+static int record_scan(struct repo_record *rec, const char *p, size_t len)
+{
+	const char *end = p + len;
+	unsigned seen = 0;
+
+	memset(rec, 0, sizeof(*rec));
+	if (p >= end || *p++ != '{')
+		return -1;
+	while (p < end && *p == '"') {
+		const char *key = ++p;
+		size_t klen;
+
+		while (p < end && *p != '"' && *p != '\\')
+			p++;
+		if (p + 2 >= end || *p != '"' || p[1] != ':')
+			return -1;
+		klen = (size_t)(p - key);
+		p += 2;
+#define KEY_IS(k) (klen == sizeof(k) - 1 && !memcmp(key, k, klen))
+		if (*p == '"') {
+			char *out;
+			size_t size;
+			p++;
+			if (KEY_IS("id")) {
+				out = rec->id, size = sizeof(rec->id), seen |= 1;
+			} else if (KEY_IS("type")) {
+				out = rec->type, size = sizeof(rec->type), seen |= 2;
+			} else if (KEY_IS("name")) {
+				out = rec->name, size = sizeof(rec->name), seen |= 4;
+			} else if (KEY_IS("gated")) {
+				out = rec->gated, size = sizeof(rec->gated);
+			} else {
+				return -1;
+			}
+			if (scan_string(&p, end, out, size) < 0)
+				return -1;
+		} else if (KEY_IS("created")) {
+			char num[24], *num_end;
+			size_t n = 0;
+			while (p + n < end && n < sizeof(num) - 1 &&
+			       (p[n] == '-' || (p[n] >= '0' && p[n] <= '9')))
+				n++;
+			memcpy(num, p, n);
+			num[n] = '\0';
+			rec->created = strtoll(num, &num_end, 10);
+			if (!n || num_end != num + n)
+				return -1;
+			p += n;
+			seen |= 8;
+		} else if (KEY_IS("private") && end - p >= 4 && !memcmp(p, "true", 4)) {
+			rec->private = true;
+			p += 4;
+		} else if (KEY_IS("private") && end - p >= 5 && !memcmp(p, "false", 5)) {
+			p += 5;
+		} else {
+			return -1;
+		}
+#undef KEY_IS
+		if (p < end && *p == ',')
+			p++;
+		else
+			break;
+	}
+	return (seen == 15 && p + 1 == end && *p == '}') ? 0 : -1;
+}
+
 static int record_from_json(struct repo_record *rec, const char *text,
 			    size_t len, struct err *err)
 {
@@ -214,6 +302,8 @@ static int record_from_val(struct repo_record *rec, MDB_val *val,
 	if (val->mv_size < 1 || ((char *)val->mv_data)[0] != META_VAL_V1)
 		return err_set(err, ERR_CORRUPT,
 			       "repository record has an unknown version");
+	if (record_scan(rec, (char *)val->mv_data + 1, val->mv_size - 1) == 0)
+		return 0;
 	return record_from_json(rec, (char *)val->mv_data + 1,
 				val->mv_size - 1, err);
 }

@@ -56,6 +56,11 @@
  *                  server (server/download_count.c), never per request.
  *   db "likes"     key  V1 <32-hex repo id> '/' <lower user>
  *                  val  V1 {"user", "time"}   one like per user and repo
+ *   db "user_likes" key V1 <lower user> '/' <32-hex repo id>
+ *                  val  V1 {"time"}   the same likes keyed by user, so
+ *                  "what a user liked" is one range. Both records are
+ *                  written and removed in one transaction; deleting a
+ *                  repository removes its counters and likes.
  *
  * Model lineage (storage/lineage.c), derived from the README card of each
  * model's default branch and rewritten whenever that branch moves:
@@ -68,12 +73,16 @@
  *                     re-keyed) or, for a model it does not hold
  *                     ("external"), by the id as written, lower-cased. A
  *                     deleted child loses its edges; the edges of its
- *                     children stay, now external.
+ *                     children stay, now external, re-keyed to
+ *                     <lower base id> '#' <32-hex id of the deleted
+ *                     model> so that a model created later under the
+ *                     same name does not inherit them.
  *   db "card_errors"  key V1 <32-hex repo id>
  *                     val V1 {"error"}  why the card of the default branch
  *                     could not be read (it never blocks a commit).
  *   The git ref moves first (git is the source of truth); the edges follow
  *   it in the next transaction (import, API commit, post-receive hook).
+
  *
  * Git holds content, history and refs; nothing here points at a git object
  * or a blob that is not already durable.
@@ -98,5 +107,6 @@
 #define META_DB_CARD_ERRORS "card_errors"
 #define META_DB_DOWNLOADS "downloads"
 #define META_DB_LIKES "likes"
+#define META_DB_USER_LIKES "user_likes"
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -163,7 +164,8 @@ int stats_foreach_day(struct meta_txn *txn, stats_day_fn fn, void *arg,
 int stats_like_set(struct meta_txn *txn, const char *repo_id,
 		   const char *user, bool on, struct err *err)
 {
-	char key[300], lower[256];
+	char key[300], by_user[300], lower[256], val[64];
+	json_int_t now;
 	json_t *o;
 	char *text;
 	int rc;
@@ -171,16 +173,133 @@ int stats_like_set(struct meta_txn *txn, const char *repo_id,
 	if (str_lower(lower, sizeof(lower), user) < 0)
 		return err_set(err, ERR_INVALID, "user name too long");
 	snprintf(key, sizeof(key), "%s/%s", repo_id, lower);
-	if (!on)
-		return meta_kv_del(txn, META_KV_LIKES, key, err);
-	o = json_pack("{s:s, s:I}", "user", user, "time", (json_int_t)time(NULL));
+	snprintf(by_user, sizeof(by_user), "%s/%s", lower, repo_id);
+	if (!on) {
+		if ((rc = meta_kv_del(txn, META_KV_LIKES, key, err)) < 0)
+			return rc;
+		return meta_kv_del(txn, META_KV_USER_LIKES, by_user, err);
+	}
+	now = (json_int_t)time(NULL);
+	o = json_pack("{s:s, s:I}", "user", user, "time", now);
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text)
 		return err_set(err, ERR_FAIL, "out of memory");
 	rc = meta_kv_put(txn, META_KV_LIKES, key, text, true, err);
 	free(text);
-	return rc == ERR_EXISTS ? 0 : rc;
+	if (rc == ERR_EXISTS)
+		return 0;	/* liked before: keep the first time */
+	if (rc < 0)
+		return rc;
+	snprintf(val, sizeof(val), "{\"time\":%" PRId64 "}", (int64_t)now);
+	return meta_kv_put(txn, META_KV_USER_LIKES, by_user, val, false, err);
+}
+
+struct user_like_walk {
+	stats_user_like_fn fn;
+	void *arg;
+};
+
+static int visit_user_like(const char *key, const char *json, void *arg)
+{
+	struct user_like_walk *w = arg;
+	const char *id = strrchr(key, '/');
+	json_t *o;
+	json_int_t t;
+
+	if (!id || strlen(id + 1) != REPO_ID_LEN)
+		return 0;
+	o = json_loads(json, 0, NULL);
+	t = json_integer_value(json_object_get(o, "time"));
+	json_decref(o);
+	return w->fn(id + 1, (time_t)t, w->arg);
+}
+
+int stats_user_likes(struct meta_txn *txn, const char *user,
+		     stats_user_like_fn fn, void *arg, struct err *err)
+{
+	struct user_like_walk w = { fn, arg };
+	char lower[256], prefix[260];
+
+	if (str_lower(lower, sizeof(lower), user) < 0)
+		return err_set(err, ERR_INVALID, "user name too long");
+	snprintf(prefix, sizeof(prefix), "%s/", lower);
+	return meta_kv_foreach(txn, META_KV_USER_LIKES, prefix, visit_user_like,
+			       &w, err);
+}
+
+/* The keys under a prefix, collected before any is deleted: a cursor
+ * walk and deletes in the same database do not mix. */
+struct key_bag {
+	char **keys;
+	size_t n, cap;
+};
+
+static int bag_add(const char *key, const char *json, void *arg)
+{
+	struct key_bag *b = arg;
+
+	(void)json;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		char **k = realloc(b->keys, cap * sizeof(*k));
+
+		if (!k)
+			return ERR_FAIL;
+		b->keys = k;
+		b->cap = cap;
+	}
+	if (!(b->keys[b->n] = strdup(key)))
+		return ERR_FAIL;
+	b->n++;
+	return 0;
+}
+
+static void bag_release(struct key_bag *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->keys[i]);
+	free(b->keys);
+	memset(b, 0, sizeof(*b));
+}
+
+static int bag_fill(struct meta_txn *txn, enum meta_kv db, const char *prefix,
+		    struct key_bag *b, struct err *err)
+{
+	int rc = meta_kv_foreach(txn, db, prefix, bag_add, b, err);
+
+	if (rc > 0 || rc == ERR_FAIL)
+		return err_set(err, ERR_FAIL, "out of memory");
+	return rc;
+}
+
+int stats_remove(struct meta_txn *txn, const char *repo_id, struct err *err)
+{
+	struct key_bag b = { 0 };
+	char prefix[REPO_ID_LEN + 2], by_user[300];
+	int rc;
+
+	snprintf(prefix, sizeof(prefix), "%s/", repo_id);
+	if ((rc = bag_fill(txn, META_KV_DOWNLOADS, prefix, &b, err)) < 0)
+		goto out;
+	for (size_t i = 0; i < b.n; i++) {
+		if ((rc = meta_kv_del(txn, META_KV_DOWNLOADS, b.keys[i], err)) < 0)
+			goto out;
+	}
+	bag_release(&b);
+	if ((rc = bag_fill(txn, META_KV_LIKES, prefix, &b, err)) < 0)
+		goto out;
+	for (size_t i = 0; i < b.n; i++) {
+		snprintf(by_user, sizeof(by_user), "%s/%s",
+			 b.keys[i] + strlen(prefix), repo_id);
+		if ((rc = meta_kv_del(txn, META_KV_USER_LIKES, by_user, err)) < 0 ||
+		    (rc = meta_kv_del(txn, META_KV_LIKES, b.keys[i], err)) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	bag_release(&b);
+	return rc;
 }
 
 struct like_walk {

@@ -48,6 +48,17 @@ int stats_foreach_day(struct meta_txn *txn, stats_day_fn fn, void *arg,
 /* Records (on) or removes (!on) the like of user on a repo. Idempotent. */
 int stats_like_set(struct meta_txn *txn, const char *repo_id,
 		   const char *user, bool on, struct err *err);
+/* The repositories user liked, as fn(repo id, time of the like), in
+ * repo id order; fn's non-zero return stops the walk and is returned. */
+typedef int (*stats_user_like_fn)(const char *repo_id, time_t when,
+				  void *arg);
+int stats_user_likes(struct meta_txn *txn, const char *user,
+		     stats_user_like_fn fn, void *arg, struct err *err);
+
+/* Removes every download counter and like of a repository (on delete:
+ * a repository created later under the same name starts from zero). */
+int stats_remove(struct meta_txn *txn, const char *repo_id, struct err *err);
+
 /* The number of likes of a repo; those since `since` in *recent (may be
  * NULL). */
 int stats_likes(struct meta_txn *txn, const char *repo_id, time_t since,

@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "storage/gitrepo.h"
 #include "storage/lineage.h"
+#include "storage/stats.h"
 #include "storage/store.h"
 
 static const char model_attributes[] =
@@ -338,7 +339,10 @@ int repo_delete(struct store *store, const char *type, const char *name,
 		return rc;
 	if ((rc = meta_repo_get(txn, type, name, &rec, err)) < 0 ||
 	    (rc = meta_repo_delete(txn, &rec, err)) < 0 ||
-	    (rc = lineage_remove(txn, rec.id, err)) < 0) {
+	    (rc = lineage_remove(txn, rec.id, err)) < 0 ||
+	    (!strcmp(type, "model") &&
+	     (rc = lineage_orphan(txn, &rec, err)) < 0) ||
+	    (rc = stats_remove(txn, rec.id, err)) < 0) {
 		meta_txn_abort(txn);
 		return rc;
 	}

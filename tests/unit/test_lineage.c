@@ -248,11 +248,61 @@ out:
 	return rc;
 }
 
+static int count_named_by(struct meta_txn *txn, const char *base)
+{
+	int n = 0;
+
+	lineage_named_by(txn, base, count_fn, &n, NULL);
+	return n;
+}
+
+static int test_lineage_orphan_on_delete(void)
+{
+	struct meta *meta = NULL;
+	struct meta_txn *txn = NULL;
+	struct repo_record r[3], again;
+	json_t *doc = NULL, *up;
+	char dir[SCRATCH_LEN] = "";
+	int rc = -1;
+
+	CHECK(scratch_meta(&meta, dir, "lineage") == 0);
+	CHECK(fill(meta, r) == 0);
+	CHECK(meta_txn_begin(&txn, meta, true, NULL) == 0);
+	/* Org/Leaf (id B) is deleted as repo_delete does it. */
+	CHECK(lineage_remove(txn, ID_B, NULL) == 0);
+	CHECK(lineage_orphan(txn, &r[1], NULL) == 0);
+	CHECK(meta_repo_delete(txn, &r[1], NULL) == 0);
+	CHECK(count_children(txn, "org/leaf") == 0);
+	CHECK(count_named_by(txn, "Org/Leaf") == 1);
+	CHECK(count_parents(txn, ID_C) == 1);
+	/* A new Org/Leaf inherits no child; Quant's base shows external. */
+	make_record(&again, "dddddddddddddddddddddddddddddddd", "Org/Leaf");
+	CHECK(meta_repo_insert(txn, &again, NULL) == 0);
+	CHECK(count_children(txn, "org/leaf") == 0);
+	CHECK(lineage_children_count(txn, "Org/Leaf", NULL, NULL) == 0);
+	doc = lineage_tree(txn, &r[2], LINEAGE_ANCESTORS, 3, NULL, NULL, NULL);
+	CHECK(doc);
+	up = json_array_get(json_object_get(doc, "ancestors"), 0);
+	CHECK(!strcmp(json_string_value(json_object_get(up, "id")), "Org/Leaf"));
+	CHECK(json_is_true(json_object_get(up, "external")));
+	/* Removing the child drops the orphaned edge both ways. */
+	CHECK(lineage_remove(txn, ID_C, NULL) == 0);
+	CHECK(count_named_by(txn, "org/leaf") == 0);
+	rc = 0;
+out:
+	json_decref(doc);
+	meta_txn_abort(txn);
+	meta_free(meta);
+	rm_rf(dir);
+	return rc;
+}
+
 int main(void)
 {
 	RUN(test_lineage_edges_both_ways);
 	RUN(test_lineage_tree_depth_and_visibility);
 	RUN(test_lineage_cycle_ends);
 	RUN(test_lineage_remove_and_rename);
+	RUN(test_lineage_orphan_on_delete);
 	return TEST_REPORT();
 }
