@@ -49,6 +49,11 @@ static int apply_flags(struct serve_config *cfg, int argc, char **argv,
 			return err_set(err, ERR_INVALID, "unexpected argument '%s'",
 				       name);
 		name += 2;
+		if (config_is_secret(name))
+			return err_set(err, ERR_INVALID, "--%s is not taken on "
+				       "the command line, where other users can "
+				       "read it: put it in the config file or "
+				       "the environment", name);
 		if (!config_is_flag(name)) {
 			if (i + 1 >= argc)
 				return err_set(err, ERR_INVALID, "--%s needs a value",

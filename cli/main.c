@@ -26,6 +26,7 @@ static const struct command {
 	{ "access", cmd_access, "list, approve and reject gated access requests" },
 	{ "lineage", cmd_lineage, "show the models a model derives from and its derivatives" },
 	{ "stats", cmd_stats, "download totals per day, repository or author" },
+	{ "mirror", cmd_mirror, "copy repositories from an upstream Hub, exact commits and every byte verified" },
 };
 
 static void usage(FILE *out)

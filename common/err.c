@@ -47,6 +47,8 @@ const char *err_code_name(int code)
 	case ERR_GATED: return "gated";
 	case ERR_UNAVAILABLE: return "unavailable";
 	case ERR_MOVED: return "moved";
+	case ERR_UPSTREAM: return "upstream failed";
+	case ERR_TIMEOUT: return "upstream timed out";
 	default: return "failure";
 	}
 }

@@ -28,6 +28,8 @@ enum err_code {
 	ERR_GATED = -14,    /* gated repository, access not granted */
 	ERR_UNAVAILABLE = -15, /* a dependency is down; try again later */
 	ERR_MOVED = -16,    /* repository renamed; the answer redirects */
+	ERR_UPSTREAM = -17, /* the upstream Hub answered with a failure */
+	ERR_TIMEOUT = -18,  /* the upstream Hub could not be reached in time */
 };
 
 #define ERR_MSG_LEN 256

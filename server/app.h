@@ -11,6 +11,7 @@
 #include "storage/store.h"
 
 struct download_count;
+struct pull_through;
 
 #define APP_SECRET_LEN 32
 
@@ -22,6 +23,8 @@ struct app {
 	unsigned char secret[APP_SECRET_LEN];
 	/* Download counters; thread-safe, NULL outside the server. */
 	struct download_count *downloads;
+	/* The upstream Hub for pull-through; NULL when not configured. */
+	struct pull_through *pull;
 };
 
 #endif

@@ -89,6 +89,18 @@ static int header_token(char *out, size_t size, const char *value)
 	return -1;
 }
 
+int auth_request_token(struct http_request *req, char *out, size_t size,
+		       struct err *err)
+{
+	const char *value = http_request_header(req, "Authorization");
+
+	if (!value)
+		return err_set(err, ERR_NOTFOUND, "no credentials");
+	if (header_token(out, size, value) < 0)
+		return err_set(err, ERR_AUTH, BAD_CREDENTIALS);
+	return 0;
+}
+
 int auth_identify(struct app *app, struct http_request *req,
 		  struct principal *who, struct err *err)
 {
@@ -105,6 +117,13 @@ int auth_identify(struct app *app, struct http_request *req,
 		return err_set(err, ERR_AUTH, BAD_CREDENTIALS);
 	rc = account_token_lookup(app->store->meta, token, &tok, err);
 	OPENSSL_cleanse(token, sizeof(token));
+	if (rc == ERR_AUTH && app->pull) {
+		/* Perhaps the upstream's: good for pulled-through repositories
+		 * only, where the upstream judges it; anything else refuses
+		 * it as before (auth_check_*, pull_through_dispatch). */
+		who->upstream_token = true;
+		return 0;
+	}
 	if (rc < 0)
 		return rc == ERR_AUTH ? rc : err_set(err, ERR_UNAVAILABLE,
 			"cannot check credentials now, try again");
@@ -160,9 +179,21 @@ enum role auth_repo_role(struct app *app, const struct principal *who,
 	return role;
 }
 
+/* The request's pulled-through repository: the upstream decided. */
+static bool pulled_through(const struct principal *who,
+			   const struct repo_record *rec)
+{
+	return who->pt_repo_id[0] && !strcmp(who->pt_repo_id, rec->id);
+}
+
 int auth_check_read(struct app *app, const struct principal *who,
 		    const struct repo_record *rec, struct err *err)
 {
+	if (pulled_through(who, rec))
+		return who->pt_read ? 0 : err_set(err, ERR_NOREPO,
+						  "Repository not found");
+	if (who->upstream_token)
+		return err_set(err, ERR_AUTH, BAD_CREDENTIALS);
 	if (auth_repo_role(app, who, rec) == ROLE_NONE)
 		return err_set(err, ERR_NOREPO, "Repository not found");
 	return 0;
@@ -186,6 +217,11 @@ int auth_check_files(struct app *app, const struct principal *who,
 
 	if ((rc = auth_check_read(app, who, rec, err)) < 0)
 		return rc;
+	if (pulled_through(who, rec))
+		return who->pt_files ? 0 : err_set(err, ERR_GATED,
+			"Access to %s %s is restricted. You must have access "
+			"to it on the upstream Hub and pass your token for it "
+			"to access it.", rec->type, rec->name);
 	if (!rec->gated[0])
 		return 0;
 	repo_namespace(ns, rec);
@@ -209,7 +245,14 @@ int auth_check_write(struct app *app, const struct principal *who,
 		     const struct repo_record *rec, struct err *err)
 {
 	enum role role = auth_repo_role(app, who, rec);
+	int rc;
 
+	if (pulled_through(who, rec) || who->upstream_token) {
+		if ((rc = auth_check_read(app, who, rec, err)) < 0)
+			return rc;
+		return err_set(err, ERR_FORBIDDEN, "%s is a read-only copy of "
+			       "an upstream repository", rec->name);
+	}
 	if (role == ROLE_NONE)
 		return err_set(err, ERR_NOREPO, "Repository not found");
 	if (role >= ROLE_WRITE)

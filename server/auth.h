@@ -35,12 +35,25 @@ struct principal {
 	char token_name[ACCOUNT_NAME_MAX];
 	char token_id[TOKEN_ID_LEN + 1];
 	int64_t token_created;	/* unix seconds, for whoami */
+	/* Pull-through (server/pull_through.h): a token Haven does not know,
+	 * accepted only as an upstream token for a pulled-through
+	 * repository; and the upstream's answer for the one repository the
+	 * request names (pt_repo_id), settled before the handler runs. */
+	bool upstream_token;
+	char pt_repo_id[REPO_ID_LEN + 1];
+	bool pt_read, pt_files;
 };
 
 /* Fills who from the request's Authorization header; ERR_AUTH for bad
  * credentials. */
 int auth_identify(struct app *app, struct http_request *req,
 		  struct principal *who, struct err *err);
+
+/* The token in the request's Authorization header (Bearer, or Basic
+ * with the token as password), copied into out; ERR_NOTFOUND without one,
+ * ERR_AUTH when malformed. The caller wipes out after use. */
+int auth_request_token(struct http_request *req, char *out, size_t size,
+		       struct err *err);
 
 /* The caller's role on a namespace (a user's own name, or an org). */
 enum role auth_namespace_role(struct app *app, const struct principal *who,

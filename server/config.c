@@ -12,7 +12,8 @@
 #include "common/util.h"
 #include "server/config.h"
 
-enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_LEVEL };
+enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_LEVEL, OPT_SECRET,
+		OPT_DURATION };
 
 static const struct option_def {
 	const char *name;
@@ -49,6 +50,23 @@ static const struct option_def {
 	  "the PEM private key of tls_cert" },
 	{ "demo", OPT_BOOL, offsetof(struct serve_config, demo), 0, 0, 0,
 	  "seed the data directory with a small demo model if it lacks it" },
+	{ "upstream", OPT_STR, offsetof(struct serve_config, upstream), 512, 0,
+	  0, "pull-through: fetch what is missing from this Hub on demand "
+	  "(e.g. https://huggingface.co)" },
+	{ "upstream_token", OPT_SECRET, offsetof(struct serve_config,
+	  upstream_token), 512, 0, 0, "deployment token for public upstream "
+	  "repos (config file only; default $HAVEN_UPSTREAM_TOKEN or $HF_TOKEN)" },
+	{ "upstream_ca_bundle", OPT_STR, offsetof(struct serve_config,
+	  upstream_ca_bundle), 4096, 0, 0, "PEM CA bundle for the upstream's "
+	  "TLS (default: the system's)" },
+	{ "sync_interval", OPT_DURATION, offsetof(struct serve_config,
+	  sync_interval), 0, 1, 366L * 86400, "keep mirrored repos current: "
+	  "sync them this often (e.g. 30m, 6h, 1d; default off)" },
+	{ "upstream_threads", OPT_INT, offsetof(struct serve_config,
+	  upstream_threads), 0, 1, 256, "upstream transfers at once (default 8)" },
+	{ "upstream_refresh", OPT_INT, offsetof(struct serve_config,
+	  upstream_refresh), 0, 0, 86400, "seconds before a pulled-through "
+	  "repo's history is asked for again (default 10)" },
 };
 
 void config_defaults(struct serve_config *cfg)
@@ -64,6 +82,12 @@ void config_defaults(struct serve_config *cfg)
 	cfg->header_timeout = 10;
 	cfg->io_timeout = 60;
 	cfg->idle_timeout = 60;
+	cfg->upstream_threads = 8;
+	cfg->upstream_refresh = 10;
+	if ((data = getenv("HAVEN_UPSTREAM_TOKEN")) && data[0])
+		str_copy(cfg->upstream_token, data, sizeof(cfg->upstream_token));
+	else if ((data = getenv("HF_TOKEN")) && data[0])
+		str_copy(cfg->upstream_token, data, sizeof(cfg->upstream_token));
 }
 
 static const struct option_def *find_option(const char *name)
@@ -79,6 +103,13 @@ static const struct option_def *find_option(const char *name)
 			return &options[i];
 	}
 	return NULL;
+}
+
+bool config_is_secret(const char *name)
+{
+	const struct option_def *o = find_option(name);
+
+	return o && o->type == OPT_SECRET;
 }
 
 bool config_is_flag(const char *name)
@@ -101,6 +132,31 @@ static int set_int(long *field, const struct option_def *o, const char *value,
 			       "expected a whole number from %ld to %ld", value,
 			       o->name, o->min, o->max);
 	*field = v;
+	return 0;
+}
+
+/* "90", "90s", "30m", "6h", "1d" -> seconds. */
+static int set_duration(long *field, const struct option_def *o,
+			const char *value, struct err *err)
+{
+	char *end;
+	long v, unit = 1;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	switch (*end) {
+	case 's': unit = 1; end++; break;
+	case 'm': unit = 60; end++; break;
+	case 'h': unit = 3600; end++; break;
+	case 'd': unit = 86400; end++; break;
+	default: break;
+	}
+	if (errno || end == value || *end || v < 0 || v > o->max / unit ||
+	    v * unit < o->min)
+		return err_set(err, ERR_INVALID, "invalid value '%.100s' for %s: "
+			       "expected a duration such as 90s, 30m, 6h or 1d",
+			       value, o->name);
+	*field = v * unit;
 	return 0;
 }
 
@@ -136,12 +192,15 @@ int config_set(struct serve_config *cfg, const char *name, const char *value,
 		return set_bool((bool *)field, value, o->name, err);
 	case OPT_INT:
 		return set_int((long *)field, o, value ? value : "", err);
+	case OPT_DURATION:
+		return set_duration((long *)field, o, value ? value : "", err);
 	case OPT_LEVEL:
 		if (!value || log_level_parse(&level, value) < 0)
 			return err_set(err, ERR_INVALID, "invalid value '%.100s' "
 				       "for log_level: expected debug, info, "
 				       "warn or error", value ? value : "");
 		/* fall through */
+	case OPT_SECRET:
 	case OPT_STR:
 		if (!value || !value[0] || str_copy(field, value, o->size) >= o->size)
 			return err_set(err, ERR_INVALID, "invalid value for %s",
@@ -213,6 +272,17 @@ void config_print_file(FILE *out, const struct serve_config *cfg)
 		case OPT_BOOL:
 			fprintf(out, "#%s %s\n\n", o->name,
 				*(const bool *)field ? "true" : "false");
+			break;
+		case OPT_DURATION:
+			if (*(const long *)field)
+				fprintf(out, "#%s %lds\n\n", o->name,
+					*(const long *)field);
+			else
+				fprintf(out, "#%s 6h\n\n", o->name);
+			break;
+		case OPT_SECRET:
+			/* Never printed: the dump may end up anywhere. */
+			fprintf(out, "#%s VALUE\n\n", o->name);
 			break;
 		default:
 			fprintf(out, "#%s %s\n\n", o->name, field[0] ? field : "VALUE");

@@ -26,6 +26,12 @@ struct serve_config {
 	long idle_timeout;
 	bool demo;
 	bool require_auth;
+	char upstream[512];		/* pull-through from this Hub; "" off */
+	char upstream_token[512];	/* secret: file or environment only */
+	char upstream_ca_bundle[4096];
+	long upstream_threads;
+	long upstream_refresh;		/* seconds between history refreshes */
+	long sync_interval;		/* seconds; 0: no background sync */
 };
 
 /* Fills the defaults: data from $HAVEN_DATA or ./haven-data, listen
@@ -39,6 +45,10 @@ int config_set(struct serve_config *cfg, const char *name, const char *value,
 
 /* True when name is a setting that takes no value (a flag). */
 bool config_is_flag(const char *name);
+
+/* True when name is a secret: accepted from the config file and the
+ * environment, never as a command-line flag (others can read those). */
+bool config_is_secret(const char *name);
 
 /* Reads a config file; errors name the file and line. */
 int config_load_file(struct serve_config *cfg, const char *path,

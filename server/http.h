@@ -183,6 +183,15 @@ size_t http_response_write(struct http_request *req, const void *data,
 			   size_t len);
 void http_response_end(struct http_request *req);
 
+/* Like http_response_write for length bytes of fd from offset (a fixed
+ * length answer only): with sendfile on plain TCP, copied over TLS. fd
+ * stays the caller's; the bytes are read before the call returns (TLS)
+ * or from a duplicate of fd (TCP), so the caller may close it at once.
+ * Returns the bytes still queued, or 0 when the client went away (as
+ * http_response_write does); SIZE_MAX when fd cannot be read. */
+size_t http_response_write_file(struct http_request *req, int fd,
+				off_t offset, size_t length);
+
 /* Tells a streaming producer (between http_response_begin and _end) when
  * the bytes queued for the client fall to low_water or below. fn is called
  * once, from the worker's loop (never from inside this call); register

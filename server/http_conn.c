@@ -51,6 +51,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1465,6 +1466,58 @@ size_t http_response_write(struct http_request *req, const void *data,
 	evbuffer_add(out, data, len);
 	if (req->resp_chunked)
 		evbuffer_add(out, "\r\n", 2);
+	return evbuffer_get_length(out);
+}
+
+/* Over TLS the bytes must pass through OpenSSL: read them now. */
+static int out_copy_file(struct evbuffer *out, int fd, off_t offset,
+			 size_t length)
+{
+	while (length > 0) {
+		size_t want = length < FILE_CHUNK ? length : FILE_CHUNK;
+		struct evbuffer_iovec v;
+		ssize_t n = -1;
+
+		if (evbuffer_reserve_space(out, (ev_ssize_t)want, &v, 1) != 1)
+			return ERR_FAIL;
+		do
+			n = pread(fd, v.iov_base, want, offset);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			return ERR_FAIL;
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(out, &v, 1);
+		offset += n;
+		length -= (size_t)n;
+	}
+	return 0;
+}
+
+size_t http_response_write_file(struct http_request *req, int fd,
+				off_t offset, size_t length)
+{
+	struct evbuffer *out;
+	int copy, rc;
+
+	HTTP_CHECK_OBJ(req, HTTP_REQUEST_MAGIC);
+	assert(req->answered && !req->resp_done && !req->resp_chunked);
+	assert(req->resp_length >= 0 &&
+	       req->resp_written + length <= (uint64_t)req->resp_length);
+	if (req->orphan)
+		return 0;
+	out = conn_out(req->conn);
+	if (length == 0 || req->resp_nobody)
+		return evbuffer_get_length(out);
+	if (req->conn->tls) {
+		rc = out_copy_file(out, fd, offset, length);
+	} else if ((copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		rc = ERR_FAIL;
+	} else {
+		rc = out_add_file(out, copy, offset, (off_t)length);
+	}
+	if (rc < 0)
+		return SIZE_MAX;
+	req->resp_written += length;
 	return evbuffer_get_length(out);
 }
 

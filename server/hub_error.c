@@ -31,6 +31,8 @@ static const struct {
 	{ ERR_UNAVAILABLE, 503, NULL },
 	/* The Location header is set by whoever found the move. */
 	{ ERR_MOVED, 307, NULL },
+	{ ERR_UPSTREAM, 502, NULL },
+	{ ERR_TIMEOUT, 504, NULL },
 	{ ERR_CORRUPT, 500, NULL },
 	{ ERR_FAIL, 500, NULL },
 };

@@ -12,6 +12,9 @@
  *   haven_blob_store_bytes, _objects        the LFS blob store; a walk of
  *                                           the store, cached for a minute
  *   haven_lmdb_map_size_bytes, _used_bytes  the metadata environment
+ *   haven_upstream_transfers_total          pull-through LFS transfers
+ *   haven_upstream_bytes_total              bytes they received
+ *   haven_upstream_failures_total           transfers that failed
  * The blob walk costs one stat per object: cheap for thousands, and at
  * most once a minute however often the endpoint is scraped.
  */
@@ -28,6 +31,7 @@
 #include "server/download_count.h"
 #include "server/hub_error.h"
 #include "server/metrics.h"
+#include "server/upstream_fill.h"
 #include "storage/blob.h"
 
 static const char *const families[] = {
@@ -178,6 +182,24 @@ static void write_histogram(struct evbuffer *b)
 			    (double)atomic_load(&duration_us_sum) / 1e6, h, cum);
 }
 
+static void counter(struct evbuffer *b, const char *name, const char *help,
+		    uint64_t value)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64
+			    "\n", name, help, name, name, value);
+}
+
+static void write_upstream(struct evbuffer *b)
+{
+	counter(b, "haven_upstream_transfers_total", "LFS objects transferred "
+		"from the upstream Hub (pull-through).", upstream_fill_transfers());
+	counter(b, "haven_upstream_bytes_total", "Bytes received from the "
+		"upstream Hub for those transfers.", upstream_fill_bytes());
+	counter(b, "haven_upstream_failures_total", "Upstream transfers that "
+		"failed (unreachable, short or wrong bytes).",
+		upstream_fill_failures());
+}
+
 void route_metrics(struct hub_call *call)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -209,6 +231,7 @@ void route_metrics(struct hub_call *call)
 	      (uint64_t)map_size);
 	gauge(b, "haven_lmdb_used_bytes", "LMDB pages in use, in bytes.",
 	      (uint64_t)used);
+	write_upstream(b);
 	hub_common_headers(call->req);
 	http_response_header(call->req, "Content-Type",
 			     "text/plain; version=0.0.4; charset=utf-8");

@@ -16,6 +16,7 @@
 #include "server/download_count.h"
 #include "server/hub_error.h"
 #include "server/hub_repo.h"
+#include "server/pull_through.h"
 #include "server/routes.h"
 
 struct byte_range {
@@ -194,7 +195,17 @@ static void send_lfs_object(struct hub_call *call, const struct hub_repo *r,
 	uint64_t size, off, len;
 	int fd = -1, status;
 
-	if (blob_open(call->app->store->blobs, e->sha256, &fd, &size, &err) < 0) {
+	if (blob_open(call->app->store->blobs, e->sha256, &fd, &size, &err) < 0 &&
+	    err.code == ERR_NOTFOUND && call->app->pull &&
+	    !strcmp(call->who.pt_repo_id, r->rec.id)) {
+		/* Not here yet: a pulled-through file comes from upstream. */
+		if (!apply_range(call->req, e->size, &off, &len, &status))
+			return;
+		note_download(call, r, e, false);
+		pull_through_serve_lfs(call, r, e, status, off, len);
+		return;
+	}
+	if (fd < 0) {
 		log_msg(LOG_ERROR, "event=missing_blob repo=%s path=%s sha256=%s",
 			r->rec.name, e->path, e->sha256);
 		err_set(&err, ERR_CORRUPT, "the stored object of '%s' is "

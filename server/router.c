@@ -9,6 +9,7 @@
 #include "common/util.h"
 #include "server/hub_error.h"
 #include "server/metrics.h"
+#include "server/pull_through.h"
 #include "server/router.h"
 #include "server/routes.h"
 
@@ -315,7 +316,8 @@ static bool identify(struct hub_call *call)
 		hub_error_reply(call->req, &err, NULL);
 		return false;
 	}
-	if (call->app->require_auth && !call->who.authenticated) {
+	if (call->app->require_auth && !call->who.authenticated &&
+	    !call->who.upstream_token) {
 		hub_error_replyf(call->req, ERR_AUTH, "this server requires a "
 				 "token: pass one with Authorization: Bearer");
 		return false;
@@ -424,8 +426,10 @@ void router_handle(struct http_request *req, void *app)
 		hub_call_free(call);
 		return;
 	}
-	if (route->auth == SELF_AUTH || identify(call))
+	if (route->auth == SELF_AUTH)
 		route->handler(call);
+	else if (identify(call))
+		pull_through_dispatch(call, route->handler);
 	else
 		call->async = false;
 	if (!call->async)

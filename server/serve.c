@@ -19,7 +19,9 @@
 #include "server/http.h"
 #include "server/hub_repo.h"
 #include "server/metrics.h"
+#include "server/mirror_sync.h"
 #include "server/lfs_sign.h"
+#include "server/pull_through.h"
 #include "server/router.h"
 #include "server/serve.h"
 #include "storage/gitrepo.h"
@@ -102,6 +104,32 @@ static int start_http(struct http_server **out, struct app *app,
 	return 0;
 }
 
+static int start_pull_through(struct app *app, const struct serve_config *cfg,
+			      struct err *err)
+{
+	struct pull_through_config pc = { 0 };
+	int rc;
+
+	if (!cfg->upstream[0])
+		return 0;
+	if (strncmp(cfg->upstream, "http://", 7) &&
+	    strncmp(cfg->upstream, "https://", 8))
+		return err_set(err, ERR_INVALID, "invalid upstream '%.200s': "
+			       "expected an http:// or https:// URL",
+			       cfg->upstream);
+	pc.url = cfg->upstream;
+	pc.token = cfg->upstream_token[0] ? cfg->upstream_token : NULL;
+	pc.ca_bundle = cfg->upstream_ca_bundle[0] ? cfg->upstream_ca_bundle :
+						    NULL;
+	pc.threads = (int)cfg->upstream_threads;
+	pc.refresh_s = cfg->upstream_refresh;
+	if ((rc = pull_through_new(&app->pull, app->store, &pc, err)) < 0)
+		return rc;
+	log_msg(LOG_INFO, "event=pull_through upstream=%s deployment_token=%s",
+		cfg->upstream, pc.token ? "yes" : "no");
+	return 0;
+}
+
 static void wait_for_signal(const sigset_t *set)
 {
 	int sig = 0;
@@ -111,8 +139,25 @@ static void wait_for_signal(const sigset_t *set)
 	log_msg(LOG_INFO, "event=stopping signal=%d", sig);
 }
 
+/* The background sync of mirrors, with the upstream token and CA bundle
+ * of the settings; NULL when sync_interval is off. */
+static int start_mirror_sync(struct mirror_sync **out, struct store *store,
+			     const struct serve_config *cfg, struct err *err)
+{
+	struct upstream_config base = { 0 };
+
+	*out = NULL;
+	if (cfg->sync_interval <= 0)
+		return 0;
+	base.token = cfg->upstream_token[0] ? cfg->upstream_token : NULL;
+	base.ca_bundle = cfg->upstream_ca_bundle[0] ? cfg->upstream_ca_bundle :
+			 NULL;
+	return mirror_sync_start(out, store, cfg->sync_interval, &base, err);
+}
+
 int serve_run(const struct serve_config *cfg, struct err *err)
 {
+	struct mirror_sync *sync = NULL;
 	struct app app = { 0 };
 	struct runner runner = { 0 };
 	pthread_t thread;
@@ -130,6 +175,7 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 	    (rc = git_backend_setup(cfg->data, err)) < 0 ||
 	    (rc = download_count_start(&app.downloads, app.store->meta,
 				       err)) < 0 ||
+	    (rc = start_pull_through(&app, cfg, err)) < 0 ||
 	    (rc = start_http(&runner.http, &app, cfg, err)) < 0 ||
 	    (cfg->port_file[0] &&
 	     (rc = write_port_file(cfg->port_file, http_server_port(runner.http),
@@ -142,15 +188,25 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 		rc = err_set(err, ERR_FAIL, "cannot start worker threads");
 		goto out;
 	}
+	if ((rc = start_mirror_sync(&sync, app.store, cfg, err)) < 0) {
+		http_server_stop(runner.http);
+		pthread_join(thread, NULL);
+		goto out;
+	}
 	wait_for_signal(&set);
+	mirror_sync_stop(sync);
 	http_server_stop(runner.http);
 	pthread_join(thread, NULL);
+	pull_through_stop(app.pull);
 	git_backend_shutdown();
 	if (runner.rc < 0) {
 		rc = runner.rc;
 		*err = runner.err;
 	}
 out:
+	/* Before the HTTP server: parked requests hold events on its
+	 * workers' bases. */
+	pull_through_free(app.pull);
 	http_server_free(runner.http);
 	/* After the workers: the last counts are written before exit. */
 	download_count_stop(app.downloads);

@@ -195,6 +195,38 @@ out:
 	return rc;
 }
 
+int blob_adopt(struct blob_store *store, const char *tmp_path,
+	       const char *sha, struct err *err)
+{
+	char final[PATH_LEN], dir[PATH_LEN];
+	int fd;
+
+	if (blob_path(store, sha, final, sizeof(final)) < 0)
+		return err_set(err, ERR_INVALID, "malformed sha256 '%s'", sha);
+	fd = open(tmp_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0) {
+		err_set(err, ERR_FAIL, "cannot sync '%s': %s", tmp_path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return ERR_FAIL;
+	}
+	close(fd);
+	if (make_fanout(store, sha) < 0 || rename(tmp_path, final) < 0)
+		return err_set(err, ERR_FAIL, "cannot store blob '%s': %s",
+			       sha, strerror(errno));
+	snprintf(dir, sizeof(dir), "%s/%.2s/%.2s", store->root, sha, sha + 2);
+	if (fsync_dir(dir) < 0)
+		return err_set(err, ERR_FAIL, "cannot sync blob directory: %s",
+			       strerror(errno));
+	return 0;
+}
+
+const char *blob_tmp_dir(const struct blob_store *store)
+{
+	return store->tmp;
+}
+
 int blob_put_file(struct blob_store *store, const char *path,
 		  char sha_out[SHA256_HEX_LEN + 1], uint64_t *size_out,
 		  struct err *err)

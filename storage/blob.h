@@ -48,6 +48,15 @@ int blob_put_file(struct blob_store *store, const char *path,
 		  char sha_out[SHA256_HEX_LEN + 1], uint64_t *size_out,
 		  struct err *err);
 
+/* Moves a finished file (in <data>/tmp, on the store's file system) into
+ * the store as blob sha: fsync, rename, directory fsync. The caller has
+ * already checked that the bytes hash to sha while it wrote them. */
+int blob_adopt(struct blob_store *store, const char *tmp_path,
+	       const char *sha, struct err *err);
+
+/* The directory for temporary files that blob_adopt can take. */
+const char *blob_tmp_dir(const struct blob_store *store);
+
 /* Opens a blob for reading; the caller closes *fd. ERR_NOTFOUND if absent. */
 int blob_open(struct blob_store *store, const char *sha, int *fd,
 	      uint64_t *size, struct err *err);

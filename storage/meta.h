@@ -88,6 +88,7 @@ enum meta_kv { META_KV_ACCOUNTS, META_KV_MEMBERS, META_KV_TOKENS,
 	       META_KV_ACCESS, META_KV_LFS_CLAIMS,
 	       META_KV_DOWNLOADS, META_KV_LIKES, META_KV_LINEAGE_UP,
 	       META_KV_LINEAGE_DOWN, META_KV_CARD_ERRORS, META_KV_USER_LIKES,
+	       META_KV_MIRRORS,
 	       META_KV_COUNT };
 /* *json_out is a malloc'd copy; ERR_NOTFOUND when absent. */
 int meta_kv_get(struct meta_txn *txn, enum meta_kv db, const char *key,

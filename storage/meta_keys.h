@@ -82,7 +82,17 @@
  *                     could not be read (it never blocks a commit).
  *   The git ref moves first (git is the source of truth); the edges follow
  *   it in the next transaction (import, API commit, post-receive hook).
-
+ *
+ * Mirrored and pulled-through repositories (storage/mirror_state.c):
+ *   db "mirrors"      key V1 <32-hex repo id>
+ *                     val V1 {"type", "name", "upstream", "mode":
+ *                     "mirror"|"pull-through", "upstream_private",
+ *                     "upstream_gated", "revisions": [], "include": [],
+ *                     "exclude": [], "last_attempt", "last_success",
+ *                     "status": "ok"|"running"|"failed", "error",
+ *                     "bytes_total"}
+ *                     Written after a sync publishes its refs; deleting
+ *                     the repository removes it.
  *
  * Git holds content, history and refs; nothing here points at a git object
  * or a blob that is not already durable.
@@ -108,5 +118,6 @@
 #define META_DB_DOWNLOADS "downloads"
 #define META_DB_LIKES "likes"
 #define META_DB_USER_LIKES "user_likes"
+#define META_DB_MIRRORS "mirrors"
 
 #endif

@@ -253,8 +253,9 @@ int repo_create(struct store *store, const char *type, const char *name,
 	return repo_create_ex(store, type, name, false, out, err);
 }
 
-int repo_create_ex(struct store *store, const char *type, const char *name,
-		   bool private, struct repo_record *out, struct err *err)
+static int create_repo(struct store *store, const char *type,
+		       const char *name, bool private, bool with_initial_commit,
+		       struct repo_record *out, struct err *err)
 {
 	struct repo_record rec;
 	struct meta_txn *txn = NULL;
@@ -281,7 +282,7 @@ int repo_create_ex(struct store *store, const char *type, const char *name,
 	rec.private = private;
 	repo_git_path(store, &rec, path, sizeof(path));
 	if ((rc = gitrepo_init_bare(&repo, path, err)) < 0 ||
-	    (rc = initial_commit(repo, type, err)) < 0 ||
+	    (with_initial_commit && (rc = initial_commit(repo, type, err)) < 0) ||
 	    (rc = meta_txn_begin(&txn, store->meta, true, err)) < 0)
 		goto out;
 	if ((rc = meta_repo_insert(txn, &rec, err)) < 0) {
@@ -294,6 +295,18 @@ out:
 	if (rc == 0 && out)
 		*out = rec;
 	return rc;
+}
+
+int repo_create_ex(struct store *store, const char *type, const char *name,
+		   bool private, struct repo_record *out, struct err *err)
+{
+	return create_repo(store, type, name, private, true, out, err);
+}
+
+int repo_create_empty(struct store *store, const char *type, const char *name,
+		      bool private, struct repo_record *out, struct err *err)
+{
+	return create_repo(store, type, name, private, false, out, err);
 }
 
 /* --- delete and move ------------------------------------------------- */
@@ -342,7 +355,8 @@ int repo_delete(struct store *store, const char *type, const char *name,
 	    (rc = lineage_remove(txn, rec.id, err)) < 0 ||
 	    (!strcmp(type, "model") &&
 	     (rc = lineage_orphan(txn, &rec, err)) < 0) ||
-	    (rc = stats_remove(txn, rec.id, err)) < 0) {
+	    (rc = stats_remove(txn, rec.id, err)) < 0 ||
+	    (rc = meta_kv_del(txn, META_KV_MIRRORS, rec.id, err)) < 0) {
 		meta_txn_abort(txn);
 		return rc;
 	}

@@ -74,6 +74,11 @@ int repo_lookup_moved(struct store *store, const char *type, const char *name,
 int repo_create_ex(struct store *store, const char *type, const char *name,
 		   bool private, struct repo_record *out, struct err *err);
 
+/* A repository with no commit at all, for content that arrives with its
+ * own history (a mirror keeps the upstream's commit ids). */
+int repo_create_empty(struct store *store, const char *type, const char *name,
+		      bool private, struct repo_record *out, struct err *err);
+
 /* Path of a repository's bare git directory. */
 void repo_git_path(const struct store *store, const struct repo_record *rec,
 		   char *out, size_t size);

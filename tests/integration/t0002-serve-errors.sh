@@ -79,6 +79,16 @@ expect_success '--listen without a port: refused' '
 expect_success '--listen with port 99999: refused' '
 	refuses listen2 --data "$tmp/data8" --listen 127.0.0.1:99999
 '
+expect_success '--sync-interval that is not a duration: refused, naming the setting' '
+	refuses sync1 --data "$tmp/data8" --sync-interval 5x &&
+	grep -q "sync_interval" sync1.err &&
+	refuses sync2 --data "$tmp/data8" --sync-interval 0 &&
+	refuses sync3 --data "$tmp/data8" --sync-interval 400d
+'
+expect_success '--print-config writes a duration back as seconds' '
+	"$HAVEN" serve --sync-interval 2h --print-config >pc &&
+	grep -qx "#sync_interval 7200s" pc
+'
 printf 'listen 127.0.0.1:0\nthreads abc\n' >"$tmp/bad.conf"
 expect_success 'threads abc in the config file: refused, naming the value' '
 	refuses badconf --config "$tmp/bad.conf" --data "$tmp/data9" &&
