@@ -23,6 +23,9 @@ int cmd_token(int argc, char **argv);
 int cmd_access(int argc, char **argv);
 int cmd_lineage(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import_bundle(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);
 
 /* The data directory: the flag's value, else $HAVEN_DATA, else

@@ -26,6 +26,9 @@ static const struct command {
 	{ "access", cmd_access, "list, approve and reject gated access requests" },
 	{ "lineage", cmd_lineage, "show the models a model derives from and its derivatives" },
 	{ "stats", cmd_stats, "download totals per day, repository or author" },
+	{ "keygen", cmd_keygen, "make an Ed25519 key pair for signing bundles" },
+	{ "export", cmd_export, "write a signed bundle of repositories (air gap)" },
+	{ "import-bundle", cmd_import_bundle, "verify a signed bundle and import it" },
 	{ "mirror", cmd_mirror, "copy repositories from an upstream Hub, exact commits and every byte verified" },
 };
 
@@ -35,7 +38,7 @@ static void usage(FILE *out)
 		"Haven: a self-hosted registry and mirror that speaks the "
 		"Hugging Face Hub's API.\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nEvery command takes --help, and --data DIR (default "
 		"$HAVEN_DATA or ./haven-data).\n");
 }

@@ -8,7 +8,7 @@ set -eu
 # for clone and push.
 build="build-essential autoconf automake libtool pkg-config git \
   libevent-dev liblmdb-dev libgit2-dev libssl-dev libhttp-parser-dev \
-  libjansson-dev libyaml-dev libcurl4-openssl-dev"
+  libjansson-dev libyaml-dev libcurl4-openssl-dev libarchive-dev"
 test="curl ca-certificates git-lfs nodejs npm python3 \
   python3-httpx python3-filelock python3-yaml python3-tqdm python3-fsspec \
   python3-packaging"
