@@ -11,7 +11,8 @@ build="build-essential autoconf automake libtool pkg-config git \
   libjansson-dev libyaml-dev libcurl4-openssl-dev libarchive-dev"
 test="curl ca-certificates git-lfs nodejs npm python3 \
   python3-httpx python3-filelock python3-yaml python3-tqdm python3-fsspec \
-  python3-packaging"
+  python3-packaging \
+  ceph-mon ceph-osd radosgw ceph-common"
 
 want=$build
 [ "${1:-}" = "--test" ] && want="$build $test"
