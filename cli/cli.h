@@ -27,6 +27,8 @@ int cmd_keygen(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import_bundle(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* The data directory: the flag's value, else $HAVEN_DATA, else
  * ./haven-data. */

@@ -30,6 +30,8 @@ static const struct command {
 	{ "export", cmd_export, "write a signed bundle of repositories (air gap)" },
 	{ "import-bundle", cmd_import_bundle, "verify a signed bundle and import it" },
 	{ "mirror", cmd_mirror, "copy repositories from an upstream Hub, exact commits and every byte verified" },
+	{ "load", cmd_load, "check a model revision and load it onto a GPU, verified" },
+	{ "convert", cmd_convert, "write the safetensors twin of a torch.save checkpoint" },
 };
 
 static void usage(FILE *out)
