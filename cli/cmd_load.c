@@ -267,10 +267,6 @@ int cmd_load(int argc, char **argv)
 static int convert(const char *in, const char *out, struct err *err)
 {
 	struct tensor_list tl = { 0 };
-	struct torch_zip *z = NULL;
-	struct pickle_result pr = { 0 };
-	const struct zip_entry *pkl;
-	unsigned char *buf = NULL;
 	struct stat sb;
 	int fd, rc;
 
@@ -279,42 +275,9 @@ static int convert(const char *in, const char *out, struct err *err)
 		rc = err_set(err, ERR_NOTFOUND, "cannot open '%s'", in);
 		goto out;
 	}
-	if ((rc = torch_zip_open(&z, torch_zip_read_fd, &fd, (uint64_t)sb.st_size, err)) < 0)
+	if ((rc = loader_torch_tensors(&tl, 0, fd, (uint64_t)sb.st_size, in,
+				       err)) < 0)
 		goto out;
-	pkl = torch_zip_member(z, "data.pkl");
-	if (pkl->size > PICKLE_MAX_BYTES) {
-		rc = err_set(err, ERR_TOOBIG, "data.pkl is too large");
-		goto out;
-	}
-	buf = malloc(pkl->size ? (size_t)pkl->size : 1);
-	if (!buf) {
-		rc = err_set(err, ERR_FAIL, "out of memory");
-		goto out;
-	}
-	if ((rc = torch_zip_read_fd(&fd, buf, (size_t)pkl->size, pkl->data_off, err)) < 0 ||
-	    (rc = pickle_read(&pr, buf, (size_t)pkl->size, err)) < 0)
-		goto out;
-	for (size_t i = 0; i < pr.count; i++) {
-		char key[512];
-		const struct zip_entry *e;
-		struct tensor_desc d = { 0 };
-
-		snprintf(key, sizeof(key), "data/%s", pr.v[i].storage_key);
-		e = strchr(pr.v[i].storage_key, '/') ? NULL : torch_zip_member(z, key);
-		if (!e || e->size < pr.v[i].storage_bytes) {
-			rc = err_set(err, ERR_INVALID, "storage '%s' is missing or short",
-				     pr.v[i].storage_key);
-			goto out;
-		}
-		d.name = pr.v[i].name[0] ? pr.v[i].name : (char *)"tensor";
-		d.dtype = pr.v[i].dtype;
-		d.ndim = pr.v[i].ndim;
-		memcpy(d.shape, pr.v[i].shape, sizeof(d.shape));
-		d.nbytes = pr.v[i].nbytes;
-		d.offset = e->data_off + pr.v[i].storage_offset;
-		if ((rc = tensor_list_add(&tl, &d, err)) < 0)
-			goto out;
-	}
 	if (!tl.count) {
 		rc = err_set(err, ERR_INVALID, "'%s' holds no tensors", in);
 		goto out;
@@ -326,9 +289,6 @@ static int convert(const char *in, const char *out, struct err *err)
 out:
 	if (fd >= 0)
 		close(fd);
-	free(buf);
-	pickle_result_release(&pr);
-	torch_zip_free(z);
 	tensor_list_release(&tl);
 	return rc;
 }

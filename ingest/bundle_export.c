@@ -26,63 +26,7 @@
 #include "ingest/bundle_key.h"
 #include "ingest/bundle_manifest.h"
 #include "storage/lfs_pointer.h"
-
-/* --- a set of git oids (trees already visited) ------------------------- */
-
-struct oidset {
-	git_oid *slots;
-	unsigned char *used;
-	size_t cap, count;
-};
-
-static int oidset_add(struct oidset *s, const git_oid *oid);
-
-static int oidset_grow(struct oidset *s)
-{
-	struct oidset bigger = { 0 };
-
-	bigger.cap = s->cap ? s->cap * 2 : 256;
-	bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
-	bigger.used = calloc(bigger.cap, 1);
-	if (!bigger.slots || !bigger.used) {
-		free(bigger.slots);
-		free(bigger.used);
-		return -1;
-	}
-	for (size_t i = 0; i < s->cap; i++) {
-		if (s->used[i])
-			oidset_add(&bigger, &s->slots[i]);
-	}
-	free(s->slots);
-	free(s->used);
-	*s = bigger;
-	return 0;
-}
-
-/* 1 when added, 0 when present, -1 when out of memory. */
-static int oidset_add(struct oidset *s, const git_oid *oid)
-{
-	size_t i, h;
-
-	if ((s->count + 1) * 2 > s->cap && oidset_grow(s) < 0)
-		return -1;
-	memcpy(&h, oid->id, sizeof(h));
-	for (i = h & (s->cap - 1); s->used[i]; i = (i + 1) & (s->cap - 1)) {
-		if (git_oid_equal(&s->slots[i], oid))
-			return 0;
-	}
-	s->used[i] = 1;
-	git_oid_cpy(&s->slots[i], oid);
-	s->count++;
-	return 1;
-}
-
-static void oidset_release(struct oidset *s)
-{
-	free(s->slots);
-	free(s->used);
-	memset(s, 0, sizeof(*s));
-}
+#include "storage/oidset.h"
 
 /* --- growing lists ------------------------------------------------------ */
 

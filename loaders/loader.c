@@ -170,8 +170,8 @@ static void stem_name(char *out, size_t size, const char *path)
 	out[n] = '\0';
 }
 
-static int read_torch(struct tensor_list *out, int fidx, int fd, uint64_t size,
-		      const char *path, struct err *err)
+int loader_torch_tensors(struct tensor_list *out, int fidx, int fd,
+			 uint64_t size, const char *path, struct err *err)
 {
 	struct torch_zip *z = NULL;
 	struct pickle_result pr = { 0 };
@@ -301,7 +301,7 @@ static int parse_file(struct load *l, struct component *k, size_t fi,
 		if (ends_with(f->path, ".safetensors"))
 			rc = safetensors_read_fd(&k->tensors, (int)fi, fd, f->size, &e);
 		else
-			rc = read_torch(&k->tensors, (int)fi, fd, f->size, f->path, &e);
+			rc = loader_torch_tensors(&k->tensors, (int)fi, fd, f->size, f->path, &e);
 	}
 	if (rc < 0 && rc != ERR_CORRUPT && fd >= 0 && f->lfs && !f->hashed &&
 	    !l->o.trust_blobs) {

@@ -56,6 +56,13 @@ struct load;
  * mismatch, ERR_TOOBIG when the plan refuses. *out is set in every case
  * where a report exists, failures included. */
 int load_run(struct load **out, const struct load_opts *opts, struct err *err);
+
+/* The tensors of a torch.save zip checkpoint open on fd (size bytes),
+ * read without running its pickle; each is added to out as lying in file
+ * fidx. Big-endian checkpoints and missing or short storages are refused,
+ * naming path. */
+int loader_torch_tensors(struct tensor_list *out, int fidx, int fd,
+			 uint64_t size, const char *path, struct err *err);
 /* The report (borrowed; see docs/loaders.md for its fields). */
 json_t *load_report(const struct load *l);
 /* Tensors kept on the device (opts.keep): count, then each one's

@@ -1,69 +1,14 @@
 /*
- * reach.c: see reach.h. Trees already visited are remembered in a small
- * open-addressing set of oids, so shared subtrees across commits are read
+ * reach.c: see reach.h. Trees already visited are remembered in a set of
+ * oids (storage/oidset.c), so shared subtrees across commits are read
  * once and the walk stays linear in the number of distinct trees.
  */
 #include "common/compat.h"
 
 #include "storage/gitrepo.h"
 #include "storage/lfs_pointer.h"
+#include "storage/oidset.h"
 #include "storage/reach.h"
-
-struct oidset {
-	git_oid *slots;
-	unsigned char *used;
-	size_t cap, count;
-};
-
-static size_t oid_hash(const git_oid *oid)
-{
-	size_t h;
-
-	memcpy(&h, oid->id, sizeof(h));
-	return h;
-}
-
-static int oidset_grow(struct oidset *s);
-
-/* Returns 1 if added, 0 if present, -1 when out of memory. */
-static int oidset_add(struct oidset *s, const git_oid *oid)
-{
-	size_t i;
-
-	if ((s->count + 1) * 2 > s->cap && oidset_grow(s) < 0)
-		return -1;
-	for (i = oid_hash(oid) & (s->cap - 1); s->used[i];
-	     i = (i + 1) & (s->cap - 1)) {
-		if (git_oid_equal(&s->slots[i], oid))
-			return 0;
-	}
-	s->used[i] = 1;
-	git_oid_cpy(&s->slots[i], oid);
-	s->count++;
-	return 1;
-}
-
-static int oidset_grow(struct oidset *s)
-{
-	struct oidset bigger = { 0 };
-
-	bigger.cap = s->cap ? s->cap * 2 : 1024;
-	bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
-	bigger.used = calloc(bigger.cap, 1);
-	if (!bigger.slots || !bigger.used) {
-		free(bigger.slots);
-		free(bigger.used);
-		return -1;
-	}
-	for (size_t i = 0; i < s->cap; i++) {
-		if (s->used[i])
-			oidset_add(&bigger, &s->slots[i]);
-	}
-	free(s->slots);
-	free(s->used);
-	*s = bigger;
-	return 0;
-}
 
 struct reach_ctx {
 	git_repository *repo;
@@ -181,7 +126,6 @@ out:
 	git_reference_iterator_free(it);
 	git_revwalk_free(walk);
 	git_odb_free(rc.odb);
-	free(rc.trees.slots);
-	free(rc.trees.used);
+	oidset_release(&rc.trees);
 	return r;
 }

@@ -23,6 +23,7 @@ hv import "$tmp/big" --repo haven-test/big -m "Big weights" >/dev/null 2>&1 || {
 }
 start_server
 up=$base
+up_pid=$server_pid
 UP_DATA=$DATA
 
 "$PYTHON" "$top_srcdir/tests/integration/relay.py" "$tmp/relay.port" "$port" \
@@ -31,10 +32,7 @@ relay_pid=$!
 server_pids="$server_pids $relay_pid"
 for _ in $(seq 100); do [ -s "$tmp/relay.port" ] && break; sleep 0.1; done
 rport=$(cat "$tmp/relay.port")
-# Under HAVEN_TEST_TLS=1 the upstream is named localhost: libgit2 checks
-# a certificate's DNS names, not its IP addresses.
 uphost=127.0.0.1
-[ "$scheme" = https ] && uphost=localhost
 ca=()
 [ -n "${HAVEN_TEST_CA:-}" ] && ca=(--upstream-ca-bundle "$HAVEN_TEST_CA")
 DATA=$tmp/pt start_server --upstream "$scheme://$uphost:$rport" \
@@ -178,4 +176,5 @@ sleep 0.5
 stop_server TERM
 wait "$late_pid" 2>/dev/null
 kill "$relay_pid" 2>/dev/null
+server_pid=$up_pid
 done_testing

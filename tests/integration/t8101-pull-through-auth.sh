@@ -21,6 +21,7 @@ ATOK=$(hv token create --user alice --role write 2>/dev/null)
 BTOK=$(hv token create --user bob --role read 2>/dev/null)
 start_server
 up=$base
+up_pid=$server_pid
 for s in 'secret {"private": true}' 'gated {"gated": "manual"}'; do
 	hcurl -X PUT -H "Authorization: Bearer $ATOK" -H "Content-Type: application/json" \
 		-d "${s#* }" -o /dev/null "$up/api/models/alice/${s%% *}/settings"
@@ -36,10 +37,7 @@ DATA=$PT hv import "$tmp/own" --repo local/own -m own >/dev/null 2>&1 &&
 	exit 1
 }
 CTOK=$(DATA=$PT hv token create --user carol --role write 2>/dev/null)
-# Under HAVEN_TEST_TLS=1 the upstream is named localhost: libgit2 checks
-# a certificate's DNS names, not its IP addresses.
 uphost=127.0.0.1
-[ "$scheme" = https ] && uphost=localhost
 ca=()
 [ -n "${HAVEN_TEST_CA:-}" ] && ca=(--upstream-ca-bundle "$HAVEN_TEST_CA")
 # The deployment token could read alice/secret: it must not be used for it.
@@ -108,4 +106,7 @@ expect_success 'the cache'"'"'s own repositories keep their rules' '
 	get o /local/own/resolve/main/README.md "$CTOK" && test "$(status o)" = 200 &&
 	get w /api/whoami-v2 not-a-real-token && test "$(status w)" = 401
 '
+# The upstream too exits 0 on SIGTERM (leak checks run at exit).
+stop_server
+server_pid=$up_pid
 done_testing

@@ -20,10 +20,7 @@ up_pid=$server_pid
 relay_pid=$!
 server_pids="$server_pids $relay_pid"
 for _ in $(seq 100); do [ -s "$tmp/relay.port" ] && break; sleep 0.1; done
-# Under HAVEN_TEST_TLS=1 the upstream is named localhost: libgit2 checks
-# a certificate's DNS names, not its IP addresses.
 uphost=127.0.0.1
-[ "$scheme" = https ] && uphost=localhost
 ca=()
 [ -n "${HAVEN_TEST_CA:-}" ] && ca=(--upstream-ca-bundle "$HAVEN_TEST_CA")
 DATA=$tmp/pt start_server --upstream "$scheme://$uphost:$(cat "$tmp/relay.port")" \
