@@ -121,16 +121,14 @@ static void check_pointer(struct lfs_scan *s, const git_oid *id,
 			  const char *sha, uint64_t size)
 {
 	struct err err = { 0 };
-	uint64_t have = 0;
-	int fd = -1;
+	struct blob_info have = { 0, 0 };
 	char hex[GIT_OID_HEXSZ + 1];
 
 	/* The object must be stored and belong to this repository: one
 	 * uploaded for another repository is not reachable by naming it. */
 	if (lfs_claim_has(s->meta, s->repo_id, sha) &&
-	    blob_open(s->blobs, sha, &fd, &have, &err) == 0) {
-		close(fd);
-		if (have == size)
+	    blob_stat(s->blobs, sha, &have, &err) == 0) {
+		if (have.size == size)
 			return;
 	}
 	if (s->missing++ >= REPORT_MAX)

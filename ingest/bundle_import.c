@@ -614,7 +614,8 @@ static int store_lfs(struct ictx *ic, struct err *err)
 		}
 		if ((rc = open_object(ic, o->path, &fd, &size, err)) < 0)
 			return rc;
-		if ((rc = blob_writer_begin(&w, ic->store->blobs, err)) < 0) {
+		if ((rc = blob_writer_begin_sha(&w, ic->store->blobs,
+						o->sha256, err)) < 0) {
 			close(fd);
 			return rc;
 		}

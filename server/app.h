@@ -12,6 +12,7 @@
 
 struct download_count;
 struct pull_through;
+struct blob_send;
 
 #define APP_SECRET_LEN 32
 
@@ -25,6 +26,9 @@ struct app {
 	struct download_count *downloads;
 	/* The upstream Hub for pull-through; NULL when not configured. */
 	struct pull_through *pull;
+	/* Streams S3 blobs; NULL when blobs are local files. */
+	struct blob_send *blob_send;
+	bool blob_redirect;	/* S3: /resolve of LFS files answers 302 */
 };
 
 #endif

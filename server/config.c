@@ -67,6 +67,18 @@ static const struct option_def {
 	{ "upstream_refresh", OPT_INT, offsetof(struct serve_config,
 	  upstream_refresh), 0, 0, 86400, "seconds before a pulled-through "
 	  "repo's history is asked for again (default 10)" },
+	{ "blobs", OPT_STR, offsetof(struct serve_config, blobs), 600, 0, 0,
+	  "keep LFS objects in an S3 bucket: s3://BUCKET[/PREFIX] (recorded "
+	  "in <data>/blobs.conf; keys from AWS_ACCESS_KEY_ID and "
+	  "AWS_SECRET_ACCESS_KEY)" },
+	{ "s3_endpoint", OPT_STR, offsetof(struct serve_config, s3_endpoint),
+	  1024, 0, 0, "the S3 store's URL, e.g. http://127.0.0.1:7480 "
+	  "(default $HAVEN_S3_ENDPOINT)" },
+	{ "s3_region", OPT_STR, offsetof(struct serve_config, s3_region), 64, 0,
+	  0, "the S3 region to sign for (default $AWS_REGION or us-east-1)" },
+	{ "blob_redirect", OPT_BOOL, offsetof(struct serve_config,
+	  blob_redirect), 0, 0, 0, "S3 blobs: answer /resolve of LFS files "
+	  "with a redirect to a presigned URL instead of streaming them" },
 };
 
 void config_defaults(struct serve_config *cfg)

@@ -32,6 +32,10 @@ struct serve_config {
 	long upstream_threads;
 	long upstream_refresh;		/* seconds between history refreshes */
 	long sync_interval;		/* seconds; 0: no background sync */
+	char blobs[600];		/* "s3://BUCKET[/PREFIX]"; "" as recorded */
+	char s3_endpoint[1024];
+	char s3_region[64];
+	bool blob_redirect;		/* S3: /resolve answers 302 */
 };
 
 /* Fills the defaults: data from $HAVEN_DATA or ./haven-data, listen

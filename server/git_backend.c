@@ -334,6 +334,12 @@ static void env_build(struct envb *e, struct http_request *req,
 	env_pass(e, "ASAN_OPTIONS");
 	env_pass(e, "UBSAN_OPTIONS");
 	env_pass(e, "LSAN_OPTIONS");
+	/* The hook checks LFS objects in the blob store, which may be S3
+	 * (its keys live in the environment, never in the data dir). */
+	env_pass(e, "AWS_ACCESS_KEY_ID");
+	env_pass(e, "AWS_SECRET_ACCESS_KEY");
+	env_pass(e, "AWS_REGION");
+	env_pass(e, "HAVEN_S3_ENDPOINT");
 	env_config(e, call);
 	e->v[e->n] = NULL;
 }

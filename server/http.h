@@ -182,6 +182,10 @@ void http_response_begin(struct http_request *req, int status,
 size_t http_response_write(struct http_request *req, const void *data,
 			   size_t len);
 void http_response_end(struct http_request *req);
+/* http_response_write of all of buf, moved rather than copied (buf is
+ * left empty). */
+size_t http_response_write_buffer(struct http_request *req,
+				  struct evbuffer *buf);
 
 /* Like http_response_write for length bytes of fd from offset (a fixed
  * length answer only): with sendfile on plain TCP, copied over TLS. fd

@@ -1469,6 +1469,36 @@ size_t http_response_write(struct http_request *req, const void *data,
 	return evbuffer_get_length(out);
 }
 
+size_t http_response_write_buffer(struct http_request *req,
+				  struct evbuffer *buf)
+{
+	size_t len = evbuffer_get_length(buf);
+	struct evbuffer *out;
+
+	HTTP_CHECK_OBJ(req, HTTP_REQUEST_MAGIC);
+	assert(req->answered && !req->resp_done);
+	if (req->orphan || req->resp_nobody || req->resp_chunked) {
+		struct evbuffer_iovec v;
+		size_t q = 0;
+		if (req->orphan) {
+			evbuffer_drain(buf, len);
+			return 0;
+		}
+		while (evbuffer_peek(buf, -1, NULL, &v, 1) == 1 &&
+		       v.iov_len) {
+			q = http_response_write(req, v.iov_base, v.iov_len);
+			evbuffer_drain(buf, v.iov_len);
+		}
+		return q;
+	}
+	out = conn_out(req->conn);
+	assert(req->resp_length < 0 ||
+	       req->resp_written + len <= (uint64_t)req->resp_length);
+	req->resp_written += len;
+	evbuffer_add_buffer(out, buf);
+	return evbuffer_get_length(out);
+}
+
 /* Over TLS the bytes must pass through OpenSSL: read them now. */
 static int out_copy_file(struct evbuffer *out, int fd, off_t offset,
 			 size_t length)

@@ -109,16 +109,13 @@ void metrics_observe(struct http_request *req, int status,
 		atomic_fetch_add(&response_bytes, (uint64_t)body_length);
 }
 
-static int add_blob(const char *sha, const char *path, void *arg)
+static int add_blob(const char *sha, const struct blob_info *info, void *arg)
 {
-	struct stat st;
 	uint64_t *sums = arg;
 
 	(void)sha;
-	if (stat(path, &st) == 0) {
-		sums[0] += (uint64_t)st.st_size;
-		sums[1]++;
-	}
+	sums[0] += info->size;
+	sums[1]++;
 	return 0;
 }
 

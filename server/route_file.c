@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 
 #include "common/log.h"
+#include "server/blob_send.h"
 #include "server/download_count.h"
 #include "server/hub_error.h"
 #include "server/hub_repo.h"
@@ -188,12 +189,78 @@ static void note_download(struct hub_call *call, const struct hub_repo *r,
 			   http_request_peer(call->req));
 }
 
+/* Presigned URLs outlive a download and the client's resume retries
+ * (hub-api.md 3.3). */
+#define REDIRECT_TTL_S (24L * 3600)
+/* Ranges up to this size are answered here even in redirect mode: they
+ * are probes (JS fileDownloadInfo asks bytes=0-0 and follows redirects,
+ * so a redirect would give it the object store's ETag, not the sha256),
+ * and a redirect costs more than the bytes. */
+#define REDIRECT_MIN_RANGE ((uint64_t)64 << 10)
+
+/* An LFS object in the S3 store: a redirect to it, or streamed from it.
+ * The pointer's size stands for the object's: the store has no HEAD on
+ * the loop, and a missing object is an error before the first byte. */
+static bool small_range(struct http_request *req, uint64_t size)
+{
+	struct byte_range br;
+
+	return http_request_method(req) == HTTP_GET &&
+	       parse_range(http_request_header(req, "Range"), size, &br) ==
+	       RANGE_OK && br.end - br.start < REDIRECT_MIN_RANGE;
+}
+
+static void send_lfs_remote(struct hub_call *call, const struct hub_repo *r,
+			    const struct listing_entry *e)
+{
+	struct err err = { 0 };
+	uint64_t off, len;
+	char *url = NULL;
+	int status;
+
+	if (call->app->blob_redirect && !small_range(call->req, e->size)) {
+		if (blob_presign(call->app->store->blobs, e->sha256,
+				 REDIRECT_TTL_S, &url, &err) < 0) {
+			hub_error_reply(call->req, &err, r->commit_hex);
+			return;
+		}
+		http_response_header(call->req, "Location", url);
+		free(url);
+		note_download(call, r, e, false);
+		http_response_send(call->req, 302, NULL);
+		return;
+	}
+	if (!apply_range(call->req, e->size, &off, &len, &status))
+		return;
+	note_download(call, r, e, false);
+	if (http_request_method(call->req) == HTTP_HEAD) {
+		http_response_begin(call->req, status, (int64_t)len);
+		http_response_end(call->req);
+		return;
+	}
+	blob_send_range(call->app->blob_send, call->req, e->sha256, status,
+			off, len, r->commit_hex);
+}
+
 static void send_lfs_object(struct hub_call *call, const struct hub_repo *r,
 			    const struct listing_entry *e)
 {
 	struct err err = { 0 };
 	uint64_t size, off, len;
 	int fd = -1, status;
+
+	if (!blob_is_local(call->app->store->blobs)) {
+		if (call->app->pull && !strcmp(call->who.pt_repo_id, r->rec.id) &&
+		    !blob_exists(call->app->store->blobs, e->sha256)) {
+			if (!apply_range(call->req, e->size, &off, &len, &status))
+				return;
+			note_download(call, r, e, false);
+			pull_through_serve_lfs(call, r, e, status, off, len);
+			return;
+		}
+		send_lfs_remote(call, r, e);
+		return;
+	}
 
 	if (blob_open(call->app->store->blobs, e->sha256, &fd, &size, &err) < 0 &&
 	    err.code == ERR_NOTFOUND && call->app->pull &&

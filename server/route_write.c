@@ -853,15 +853,15 @@ static int lfs_object_size(struct commit_job *j, const char *oid,
 			   uint64_t *size, struct err *err)
 {
 	struct store *store = j->call->app->store;
-	int fd = -1;
+	struct blob_info info;
 
 	/* The blob store is shared: an object stored for another repository
 	 * does not count until its bytes were uploaded through this one. */
 	if (!lfs_claim_has(store->meta, j->r.rec.id, oid) ||
-	    blob_open(store->blobs, oid, &fd, size, NULL) < 0)
+	    blob_stat(store->blobs, oid, &info, NULL) < 0)
 		return err_set(err, ERR_INVALID, "line %zu: LFS object %s was not "
 			       "uploaded", j->line, oid);
-	close(fd);
+	*size = info.size;
 	return 0;
 }
 
@@ -871,7 +871,7 @@ static int op_lfs_file(struct commit_job *j, const json_t *value,
 	const char *path, *algo, *oid;
 	const json_t *size = json_object_get(value, "size");
 	char ptr[LFS_POINTER_MAX];
-	uint64_t stored;
+	uint64_t stored = 0;
 	git_oid blob;
 	size_t len;
 	int rc;

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/app.h"
+#include "server/blob_send.h"
 #include "server/download_count.h"
 #include "server/git_backend.h"
 #include "server/http.h"
@@ -130,6 +131,28 @@ static int start_pull_through(struct app *app, const struct serve_config *cfg,
 	return 0;
 }
 
+/* S3 blobs: the readers that stream them, and the redirect setting. */
+static int start_blob_send(struct app *app, const struct serve_config *cfg,
+			   struct err *err)
+{
+	int rc;
+
+	if (blob_is_local(app->store->blobs)) {
+		if (cfg->blob_redirect)
+			return err_set(err, ERR_INVALID, "--blob-redirect needs "
+				       "blobs in an S3 store (--blobs s3://...)");
+		return 0;
+	}
+	if ((rc = blob_send_new(&app->blob_send, app->store->blobs, 8,
+				err)) < 0)
+		return rc;
+	app->blob_redirect = cfg->blob_redirect;
+	log_msg(LOG_INFO, "event=blob_store location=%s redirect=%s",
+		blob_store_location(app->store->blobs),
+		cfg->blob_redirect ? "yes" : "no");
+	return 0;
+}
+
 static void wait_for_signal(const sigset_t *set)
 {
 	int sig = 0;
@@ -170,7 +193,10 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	/* libgit2 keeps decoded objects in memory; bound it for the RSS. */
 	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 << 20));
-	if ((rc = store_open(&app.store, cfg->data, true, err)) < 0 ||
+	if ((rc = blob_config_record(cfg->data, cfg->blobs, cfg->s3_endpoint,
+				     cfg->s3_region, err)) < 0 ||
+	    (rc = store_open(&app.store, cfg->data, true, err)) < 0 ||
+	    (rc = start_blob_send(&app, cfg, err)) < 0 ||
 	    (rc = lfs_secret_load(app.secret, cfg->data, err)) < 0 ||
 	    (rc = git_backend_setup(cfg->data, err)) < 0 ||
 	    (rc = download_count_start(&app.downloads, app.store->meta,
@@ -198,6 +224,7 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 	http_server_stop(runner.http);
 	pthread_join(thread, NULL);
 	pull_through_stop(app.pull);
+	blob_send_stop(app.blob_send);
 	git_backend_shutdown();
 	if (runner.rc < 0) {
 		rc = runner.rc;
@@ -207,6 +234,8 @@ out:
 	/* Before the HTTP server: parked requests hold events on its
 	 * workers' bases. */
 	pull_through_free(app.pull);
+	blob_send_stop(app.blob_send);
+	blob_send_free(app.blob_send);
 	http_server_free(runner.http);
 	/* After the workers: the last counts are written before exit. */
 	download_count_stop(app.downloads);

@@ -637,6 +637,8 @@ static bool serve_stored(struct upstream_fill *eng, struct http_request *req,
 	uint64_t size;
 	int fd;
 
+	if (!blob_is_local(eng->store->blobs))
+		return false;	/* route_file streams what S3 holds */
 	if (blob_open(eng->store->blobs, w->sha256, &fd, &size, NULL) < 0)
 		return false;
 	if (size != w->size) {

@@ -13,18 +13,59 @@
  *   (or blob_writer_abort at any point). Both end the writer.
  *
  * The store handle is safe to share between threads; a writer is not.
+ *
+ * Backends: the local directory above (the default), or an S3 object
+ * store (storage/blob_s3.h) when <data>/blobs.conf says so:
+ *
+ *   blobs s3://BUCKET[/PREFIX]
+ *   s3_endpoint http://HOST:PORT
+ *   s3_region us-east-1          (optional)
+ *
+ * written by blob_config_record (`haven serve --blobs ...`) and read by
+ * every command that opens the store; keys come from the environment
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Nothing above storage/
+ * needs to know which backend holds the bytes, except that only a local
+ * blob has a file (blob_open, blob_path): code that serves bytes asks
+ * blob_is_local and otherwise reads with blob_read.
  */
 #ifndef HAVEN_BLOB_H
 #define HAVEN_BLOB_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/err.h"
 #include "storage/hash.h"
 
 struct blob_store;
 struct blob_writer;
+
+/* What a listing or stat says of one blob. mtime: the later of its
+ * write and its last blob_touch (0 from an S3 blob_stat). */
+struct blob_info {
+	uint64_t size;
+	time_t mtime;
+};
+
+/* Takes len bytes of a blob being read; 0, or a negative err code that
+ * stops the read. */
+typedef int (*blob_sink_fn)(void *arg, const void *data, size_t len,
+			    struct err *err);
+
+/* Records the backend of the store under data_dir: url is "s3://..."
+ * (endpoint and region, may be NULL, go with it). Recording what is
+ * recorded already is success (a new endpoint or region replaces the
+ * old); naming another backend than the recorded one, or S3 for a data
+ * directory that holds local blobs, is ERR_CONFLICT. */
+int blob_config_record(const char *data_dir, const char *url,
+		       const char *endpoint, const char *region,
+		       struct err *err);
+
+/* True for the local-directory backend; "local" or "s3://..." for
+ * messages. */
+bool blob_is_local(const struct blob_store *store);
+const char *blob_store_location(const struct blob_store *store);
 
 /* Opens (creating if needed) the store under data_dir. */
 int blob_store_open(struct blob_store **out, const char *data_dir,
@@ -43,6 +84,12 @@ int blob_writer_commit(struct blob_writer *w, const char *expect_sha,
 		       struct err *err);
 void blob_writer_abort(struct blob_writer *w);
 
+/* blob_writer_begin for bytes that must hash to sha (commit checks it
+ * again): the S3 backend streams them to the object store as they come,
+ * where a writer without it first spools them to tmp/. */
+int blob_writer_begin_sha(struct blob_writer **out, struct blob_store *store,
+			  const char *sha, struct err *err);
+
 /* Streams a local file into the store. */
 int blob_put_file(struct blob_store *store, const char *path,
 		  char sha_out[SHA256_HEX_LEN + 1], uint64_t *size_out,
@@ -57,17 +104,32 @@ int blob_adopt(struct blob_store *store, const char *tmp_path,
 /* The directory for temporary files that blob_adopt can take. */
 const char *blob_tmp_dir(const struct blob_store *store);
 
-/* Opens a blob for reading; the caller closes *fd. ERR_NOTFOUND if absent. */
+/* Opens a local blob for reading; the caller closes *fd. ERR_NOTFOUND if
+ * absent. On S3 it copies the object into an unlinked file of tmp/
+ * first (for tools; servers stream with blob_read). */
 int blob_open(struct blob_store *store, const char *sha, int *fd,
 	      uint64_t *size, struct err *err);
 bool blob_exists(struct blob_store *store, const char *sha);
-/* Writes the blob's path into out. ERR_INVALID for a malformed sha. */
+/* Size (and mtime) of a stored blob; ERR_NOTFOUND when absent. */
+int blob_stat(struct blob_store *store, const char *sha,
+	      struct blob_info *info, struct err *err);
+/* Streams len bytes from off (len 0: to the end) of a blob into sink;
+ * blocks (S3: one GET with a Range). */
+int blob_read(struct blob_store *store, const char *sha, uint64_t off,
+	      uint64_t len, blob_sink_fn sink, void *arg, struct err *err);
+/* A URL that GETs the blob for expires_s seconds without credentials:
+ * S3 only (ERR_INVALID on the local backend). */
+int blob_presign(struct blob_store *store, const char *sha, long expires_s,
+		 char **url, struct err *err);
+/* Writes the blob's path into out. ERR_INVALID for a malformed sha, or
+ * when the backend has no files (S3). */
 int blob_path(const struct blob_store *store, const char *sha, char *out,
 	      size_t size);
 
 /* Calls fn for every stored blob (in no particular order); a non-zero
  * return from fn stops the walk and is returned. */
-typedef int (*blob_visit_fn)(const char *sha, const char *path, void *arg);
+typedef int (*blob_visit_fn)(const char *sha, const struct blob_info *info,
+			     void *arg);
 int blob_foreach(struct blob_store *store, blob_visit_fn fn, void *arg,
 		 struct err *err);
 

@@ -67,22 +67,22 @@ static int check_lfs(const char *sha, uint64_t size, const char *path,
 		     void *arg)
 {
 	struct fsck_ctx *fc = arg;
-	char blob[4200];
-	struct stat st;
+	struct blob_info st;
+	bool have;
 
 	fc->rep->lfs_refs++;
-	blob_path(fc->store->blobs, sha, blob, sizeof(blob));
-	if (stat(blob, &st) < 0 && fc->mirrored) {
+	have = blob_stat(fc->store->blobs, sha, &st, NULL) == 0;
+	if (!have && fc->mirrored) {
 		fc->not_fetched++;
-	} else if (stat(blob, &st) < 0) {
+	} else if (!have) {
 		fprintf(fc->out, "%s %s: '%s' names LFS object %s, which is missing\n",
 			fc->rec->type, fc->rec->name, path, sha);
 		fc->rep->problems++;
-	} else if ((uint64_t)st.st_size != size) {
+	} else if (st.size != size) {
 		fprintf(fc->out, "%s %s: '%s' names LFS object %s of %llu bytes, "
 			"but the blob has %llu\n", fc->rec->type, fc->rec->name,
 			path, sha, (unsigned long long)size,
-			(unsigned long long)st.st_size);
+			(unsigned long long)st.size);
 		fc->rep->problems++;
 	}
 	return 0;
@@ -149,11 +149,13 @@ struct deep_ctx {
 	struct fsck_report *rep;
 };
 
-static int verify_blob(const char *sha, const char *path, void *arg)
+static int verify_blob(const char *sha, const struct blob_info *info,
+		       void *arg)
 {
 	struct deep_ctx *dc = arg;
 	struct err e = { 0 };
 
+	(void)info;
 	dc->rep->blobs_checked++;
 	if (blob_verify(dc->store->blobs, sha, &e) < 0) {
 		fprintf(dc->out, "%s\n", e.msg);
@@ -249,14 +251,14 @@ struct gc_ctx {
 	struct gc_report *rep;
 };
 
-static int sweep_blob(const char *sha, const char *path, void *arg)
+static int sweep_blob(const char *sha, const struct blob_info *st,
+		      void *arg)
 {
 	struct gc_ctx *gc = arg;
-	struct stat st;
 
 	if ((gc->refs->count && bsearch(sha, gc->refs->items, gc->refs->count,
 		    sizeof(*gc->refs->items), cmp_sha)) ||
-	    stat(path, &st) < 0 || st.st_mtime > gc->cutoff) {
+	    st->mtime > gc->cutoff) {
 		gc->rep->blobs_kept++;
 		return 0;
 	}
@@ -266,9 +268,9 @@ static int sweep_blob(const char *sha, const char *path, void *arg)
 	}
 	fprintf(gc->out, "%s blob %s (%lld bytes)\n",
 		gc->dry_run ? "would remove" : "removed", sha,
-		(long long)st.st_size);
+		(long long)st->size);
 	gc->rep->blobs_removed++;
-	gc->rep->bytes_removed += (uint64_t)st.st_size;
+	gc->rep->bytes_removed += st->size;
 	return 0;
 }
 

@@ -40,6 +40,7 @@ struct s3_client {
 	long stall_timeout_s;
 	CURL *curl;
 	char curl_error[CURL_ERROR_SIZE];
+	time_t list_mtime;	/* LastModified of the entry being listed */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -743,6 +744,39 @@ int s3_object_delete(struct s3_client *c, const char *bucket,
 	return error;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard
+ * Hinnant's days_from_civil): timegm() without the process's TZ. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* "2026-11-26T17:38:28.000Z" to seconds since the epoch; 0 when
+ * malformed. */
+static time_t parse_iso8601(const char *s)
+{
+	int y, mo, d, h, mi, sec;
+
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6 ||
+	    mo < 1 || mo > 12 || d < 1 || d > 31)
+		return 0;
+	return (time_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+			h * 3600 + mi * 60 + sec);
+}
+
+time_t s3_object_list_mtime(const struct s3_client *c)
+{
+	return c->list_mtime;
+}
+
 /* One ListObjectsV2 page: each <Contents> to each(); *next gets the
  * continuation token (malloc'd) or NULL at the end. */
 static int list_page(struct s3_client *c, const char *bucket,
@@ -801,6 +835,12 @@ static int list_page(struct s3_client *c, const char *bucket,
 				memmove(etag, etag + 1, l - 2);
 				etag[l - 2] = '\0';
 			}
+		}
+		c->list_mtime = 0;
+		if (xml_find(item, item_end, "LastModified", &v, &n) && (num = xml_text(v, n))) {
+			c->list_mtime = parse_iso8601(num);
+			free(num);
+			num = NULL;
 		}
 		if ((error = each(arg, key, size, etag ? etag : "", err)) < 0)
 			goto out;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "common/err.h"
 #include "storage/hash.h"
@@ -118,6 +119,10 @@ int s3_object_delete(struct s3_client *c, const char *bucket,
 int s3_object_list(struct s3_client *c, const char *bucket,
 		   const char *prefix, s3_list_fn each, void *arg,
 		   struct err *err);
+
+/* Inside an s3_object_list callback: the listed object's LastModified
+ * (seconds since the epoch; 0 when the store sent none). */
+time_t s3_object_list_mtime(const struct s3_client *c);
 
 /* Writes to *url (malloc'd) a presigned GET URL for bucket/key, valid for
  * expires_s seconds (1 to 604800) from now. */

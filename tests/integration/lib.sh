@@ -81,6 +81,19 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS UBSAN_OPTIONS
 
 DATA=$tmp/data
+# HAVEN_TEST_BLOBS=s3://BUCKET: $DATA keeps its LFS objects in that bucket,
+# under a prefix of this script's own, through <data>/blobs.conf (what
+# `haven serve --blobs` records); HAVEN_S3_ENDPOINT and the AWS_* keys
+# come from the environment (t9102 runs scripts this way against RGW).
+if [ -n "${HAVEN_TEST_BLOBS:-}" ]; then
+	S3_BUCKET=${HAVEN_TEST_BLOBS#s3://}
+	S3_BUCKET=${S3_BUCKET%%/*}
+	S3_PREFIX=$(basename "$0" .sh)-$$/
+	S3_TOOL=$top_builddir/tests/s3/s3-tool
+	mkdir -p "$DATA"
+	printf 'blobs s3://%s/%s\ns3_endpoint %s\n' "$S3_BUCKET" "${S3_PREFIX%/}" \
+		"${HAVEN_S3_ENDPOINT:?}" >"$DATA/blobs.conf"
+fi
 scheme=http
 n=0
 failed=0
@@ -316,6 +329,9 @@ start_server() {
 	local tls=()
 	[ "$scheme" = https ] && tls=(--tls-cert "$tmp/tls/server.pem" --tls-key "$tmp/tls/server.key")
 	rm -f "$pf"
+	# HAVEN_TEST_BLOB_REDIRECT=1 (with HAVEN_TEST_BLOBS): /resolve of LFS
+	# files answers 302 to a presigned URL of the object store.
+	[ "${HAVEN_TEST_BLOB_REDIRECT:-0}" = 1 ] && tls+=(--blob-redirect)
 	"$HAVEN" serve --data "$DATA" --listen 127.0.0.1:0 --port-file "$pf" ${tls[@]+"${tls[@]}"} "$@" \
 		>>"$tmp/server.log" 2>&1 </dev/null &
 	server_pid=$!
@@ -680,13 +696,27 @@ lfs_pointer() {
 }
 
 # blob_path HEX: where the blob store keeps the object with this sha256.
+# With HAVEN_TEST_BLOBS, a fresh copy of the S3 object (a path that does
+# not exist when the object does not), for checks that read the bytes.
 blob_path() {
+	if [ -n "${HAVEN_TEST_BLOBS:-}" ]; then
+		mkdir -p "$tmp/s3-copies"
+		rm -f "$tmp/s3-copies/$1"
+		"$S3_TOOL" get "$S3_BUCKET" "${S3_PREFIX}sha256/$1" \
+			>"$tmp/s3-copies/$1.part" 2>/dev/null &&
+			mv "$tmp/s3-copies/$1.part" "$tmp/s3-copies/$1"
+		rm -f "$tmp/s3-copies/$1.part"
+		echo "$tmp/s3-copies/$1"
+		return 0
+	fi
 	echo "$DATA/blobs/sha256/$(echo "$1" | cut -c1-2)/$(echo "$1" | cut -c3-4)/$1"
 }
 
 # count_blobs: number of objects in the blob store.
 count_blobs() {
-	if [ -d "$DATA/blobs" ]; then
+	if [ -n "${HAVEN_TEST_BLOBS:-}" ]; then
+		"$S3_TOOL" ls "$S3_BUCKET" "${S3_PREFIX}sha256/" | wc -l | tr -d ' '
+	elif [ -d "$DATA/blobs" ]; then
 		find "$DATA/blobs" -type f | wc -l | tr -d ' '
 	else
 		echo 0

@@ -227,14 +227,17 @@ struct seen {
 	const char *dir;
 };
 
-static int record_blob(const char *sha, const char *path, void *arg)
+static int record_blob(const char *sha, const struct blob_info *info,
+		       void *arg)
 {
 	struct seen *s = arg;
 	char want[SCRATCH_LEN + 128];
+	struct stat st;
 
 	snprintf(want, sizeof(want), "%s/blobs/sha256/%.2s/%.2s/%s", s->dir,
 		 sha, sha + 2, sha);
-	if (strcmp(path, want))
+	if (stat(want, &st) < 0 || (uint64_t)st.st_size != info->size ||
+	    st.st_mtime != info->mtime)
 		s->bad_path = true;
 	if (s->count < ARRAY_SIZE(s->shas))
 		str_copy(s->shas[s->count], sha, sizeof(s->shas[0]));
@@ -242,10 +245,11 @@ static int record_blob(const char *sha, const char *path, void *arg)
 	return 0;
 }
 
-static int stop_at_first(const char *sha, const char *path, void *arg)
+static int stop_at_first(const char *sha, const struct blob_info *info,
+			 void *arg)
 {
 	(void)sha;
-	(void)path;
+	(void)info;
 	++*(int *)arg;
 	return 7;
 }
@@ -395,6 +399,59 @@ out:
 	return rc;
 }
 
+/* blobs.conf: recorded once; the same again is fine, another store or
+ * S3 over local blobs is a conflict; a malformed file is refused. */
+static int test_blob_config_record_and_conflicts(void)
+{
+	struct blob_store *store = NULL;
+	char dir[SCRATCH_LEN] = "", conf[SCRATCH_LEN + 16], *text = NULL;
+	char sha[SHA256_HEX_LEN + 1];
+	struct err err = { 0 };
+	size_t len;
+	int fd = -1, rc = -1;
+
+	CHECK(scratch_dir(dir, "blobconf") == 0);
+	snprintf(conf, sizeof(conf), "%s/blobs.conf", dir);
+	CHECK(blob_config_record(dir, NULL, NULL, NULL, &err) == 0);
+	CHECK(blob_config_record(dir, "local", NULL, NULL, &err) == 0);
+	CHECK(access(conf, F_OK) < 0);
+	CHECK(blob_config_record(dir, "http://x", NULL, NULL, &err) == ERR_INVALID);
+	CHECK(blob_config_record(dir, "s3://bkt/p", "http://127.0.0.1:1",
+				 NULL, &err) == 0);
+	CHECK(file_read_all(&text, &len, conf, 4096) == 0);
+	CHECK(strstr(text, "blobs s3://bkt/p\n") &&
+	      strstr(text, "s3_endpoint http://127.0.0.1:1\n"));
+	CHECK(blob_config_record(dir, "s3://bkt/p", NULL, NULL, &err) == 0);
+	CHECK(blob_config_record(dir, "s3://other", NULL, NULL, &err) ==
+	      ERR_CONFLICT && strstr(err.msg, "s3://bkt/p"));
+	CHECK(blob_config_record(dir, "local", NULL, NULL, &err) == ERR_CONFLICT);
+	/* A malformed file stops the store from opening, clearly. */
+	CHECK((fd = open(conf, O_WRONLY | O_TRUNC)) >= 0);
+	CHECK(write_full(fd, "blobs\n", 6) == 0);
+	close(fd);
+	fd = -1;
+	CHECK(blob_store_open(&store, dir, &err) == ERR_INVALID &&
+	      strstr(err.msg, "blobs.conf"));
+	rm_rf(dir);
+	dir[0] = '\0';
+	/* S3 for a folder that holds local blobs. */
+	CHECK(scratch_store(&store, dir) == 0);
+	CHECK(put(store, "abc", 3, NULL, sha, NULL, NULL) == 0);
+	CHECK(blob_is_local(store));
+	CHECK(blob_config_record(dir, "s3://bkt", NULL, NULL, &err) ==
+	      ERR_CONFLICT);
+	CHECK(blob_config_record(dir, "local", NULL, NULL, &err) == 0);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	blob_store_free(store);
+	if (dir[0])
+		rm_rf(dir);
+	return rc;
+}
+
 int main(void)
 {
 	RUN(test_blob_sha256_matches_known_vectors);
@@ -408,5 +465,6 @@ int main(void)
 	RUN(test_blob_path_refuses_malformed_sha);
 	RUN(test_blob_writer_abort_leaves_no_temp);
 	RUN(test_blob_put_file_streams_a_file);
+	RUN(test_blob_config_record_and_conflicts);
 	return TEST_REPORT();
 }

@@ -153,7 +153,8 @@ static int sha256_of_file(const char *dir, const char *name,
 	return n < 0 ? -1 : 0;
 }
 
-static int count_one(const char *sha, const char *path, void *arg)
+static int count_one(const char *sha, const struct blob_info *path,
+		     void *arg)
 {
 	(void)sha;
 	(void)path;
