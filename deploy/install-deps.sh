@@ -9,7 +9,7 @@ set -eu
 build="build-essential autoconf automake libtool pkg-config git \
   libevent-dev liblmdb-dev libgit2-dev libssl-dev libhttp-parser-dev \
   libjansson-dev libyaml-dev libcurl4-openssl-dev libarchive-dev"
-test="curl ca-certificates git-lfs nodejs npm python3 \
+test="curl ca-certificates git-lfs nodejs npm python3 time \
   python3-httpx python3-filelock python3-yaml python3-tqdm python3-fsspec \
   python3-packaging \
   ceph-mon ceph-osd radosgw ceph-common"
