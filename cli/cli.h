@@ -6,6 +6,8 @@
 #ifndef HAVEN_CLI_H
 #define HAVEN_CLI_H
 
+#include <jansson.h>
+
 #include "common/err.h"
 #include "storage/store.h"
 
@@ -37,6 +39,10 @@ const char *cli_data_dir(const char *flag);
 /* Opens the store for an admin command (creating it when create is set);
  * prints the error and returns NULL on failure. */
 struct store *cli_open_store(const char *data, bool create);
+
+/* Prints a JSON document on stdout, indented, keys in insertion order,
+ * for --json; takes the reference (NULL prints null). */
+void cli_print_json(json_t *doc);
 
 /* Prints "haven: <msg>" to stderr and returns 1. */
 int cli_fail(const struct err *err);

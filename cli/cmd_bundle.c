@@ -94,10 +94,7 @@ static void print_export(const struct bundle_result *res, const char *to,
 				      "lfs_objects", (json_int_t)res->lfs_objects,
 				      "bytes", (json_int_t)res->bytes,
 				      "seconds", secs);
-		char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4)) : NULL;
-		printf("%s\n", text ? text : "{}");
-		free(text);
-		json_decref(j);
+		cli_print_json(j);
 		return;
 	}
 	printf("exported %zu repositories (%zu refs) to %s\n"
@@ -189,10 +186,7 @@ static void print_import(const struct bundle_result *res, const char *path,
 				      "lfs_present", (json_int_t)res->lfs_present,
 				      "bytes", (json_int_t)res->bytes,
 				      "seconds", secs);
-		char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4)) : NULL;
-		printf("%s\n", text ? text : "{}");
-		free(text);
-		json_decref(j);
+		cli_print_json(j);
 		return;
 	}
 	printf("imported %zu repositories (%zu created), %zu of %zu refs updated\n"

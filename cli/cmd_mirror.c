@@ -237,10 +237,7 @@ static int show_status(const char *data, bool json)
 	rc = mirror_state_foreach(store->meta, print_state, list, &err);
 	store_free(store);
 	if (json) {
-		char *text = json_dumps(list, JSON_INDENT(2));
-		printf("%s\n", text ? text : "[]");
-		free(text);
-		json_decref(list);
+		cli_print_json(list);
 	}
 	return rc < 0 ? cli_fail(&err) : 0;
 }
@@ -289,10 +286,7 @@ static void report_summary(json_t *repos, const struct run_totals *tot,
 				      "filesPresent", (json_int_t)tot->present,
 				      "bytesFetched", (json_int_t)tot->bytes,
 				      "seconds", secs);
-		char *text = json_dumps(o, JSON_INDENT(2));
-		printf("%s\n", text ? text : "{}");
-		free(text);
-		json_decref(o);
+		cli_print_json(o);
 		return;
 	}
 	human_bytes(bytes, sizeof(bytes), (double)tot->bytes);

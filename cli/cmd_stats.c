@@ -133,7 +133,6 @@ static void print_rows(const struct stats_walk *w, size_t first, bool json,
 
 	if (json) {
 		json_t *rows = json_array(), *doc;
-		char *text;
 		for (size_t i = first; i < w->count; i++)
 			json_array_append_new(rows, json_pack(
 				"{s:s, s:I}", heads[w->by], w->rows[i].key,
@@ -141,10 +140,7 @@ static void print_rows(const struct stats_walk *w, size_t first, bool json,
 		doc = json_pack("{s:I, s:s, s:s?, s:o}", "total",
 				(json_int_t)w->total, "by", by_name, "since",
 				w->since[0] ? w->since : NULL, "rows", rows);
-		text = json_dumps(doc, JSON_INDENT(2));
-		printf("%s\n", text ? text : "null");
-		free(text);
-		json_decref(doc);
+		cli_print_json(doc);
 		return;
 	}
 	printf("%" PRIu64 " downloads%s%s\n\n", w->total,

@@ -54,6 +54,16 @@ const char *cli_data_dir(const char *flag)
 	return env && env[0] ? env : "./haven-data";
 }
 
+void cli_print_json(json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+				      JSON_REAL_PRECISION(4)) : NULL;
+
+	printf("%s\n", text ? text : "null");
+	free(text);
+	json_decref(doc);
+}
+
 int cli_fail(const struct err *err)
 {
 	fprintf(stderr, "haven: %s\n", err->msg[0] ? err->msg : "failed");

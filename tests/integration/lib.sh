@@ -318,6 +318,37 @@ skip_under_tls() {
 	test_skip "$1" "plain TCP check; HAVEN_TEST_TLS=1"
 }
 
+# --- Ceph RGW (S3 tests) -----------------------------------------------------------
+
+# rgw_start_or_skip: start a one-node Ceph RGW under $tmp/rgw with
+# tests/s3/rgw.sh, stopped again on exit, and source its environment
+# (HAVEN_S3_ENDPOINT, AWS_*). When it cannot start, the whole script is
+# skipped with the reason, or fails under HAVEN_REQUIRE_S3=1.
+RGW="$top_srcdir/tests/s3/rgw.sh"
+RGW_DIR=$tmp/rgw
+rgw_stop() {
+	bash "$RGW" stop "$RGW_DIR" 2>/dev/null
+}
+rgw_start_or_skip() {
+	local t0 rc
+	trap 'rgw_stop; cleanup' EXIT
+	t0=$(date +%s%N)
+	bash "$RGW" start "$RGW_DIR" >"$tmp/rgw.env" 2>"$tmp/rgw.log"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		sed 's/^/# /' "$tmp/rgw.log" | tail -n 15
+		if [ "${HAVEN_REQUIRE_S3:-0}" = 1 ]; then
+			echo "not ok 1 - Ceph RGW starts on loopback (status $rc)"
+			echo "1..1"
+			exit 1
+		fi
+		[ $rc -eq 77 ] && skip_all "Ceph RGW is not available here: $(grep 'skip:' "$tmp/rgw.log" | tail -n 1)"
+		skip_all "Ceph RGW did not start here (status $rc; its log is above)"
+	fi
+	. "$tmp/rgw.env"
+	say "RGW ready at $HAVEN_S3_ENDPOINT in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+}
+
 # --- Servers ----------------------------------------------------------------------
 
 # start_server [ARGS...]: start `haven serve` on this test's data folder on

@@ -15,35 +15,14 @@
 # HAVEN_REQUIRE_S3=1 makes that a failure.
 . "$(dirname "$0")/lib.sh"
 
-RGW="$top_srcdir/tests/s3/rgw.sh"
 S3=$top_builddir/tests/s3/s3-tool
-RGW_DIR=$tmp/rgw
 B=haven-t9102
 
 [ "$scheme" = https ] && skip_all "the S3 backend checks run over plain HTTP (HAVEN_TEST_TLS=1)"
 [ -n "${HAVEN_TEST_BLOBS:-}" ] && skip_all "runs its own S3 setup (HAVEN_TEST_BLOBS is set)"
 [ -x "$S3" ] || skip_all "tests/s3/s3-tool is not built (run make first)"
 
-rgw_stop() {
-	bash "$RGW" stop "$RGW_DIR" 2>/dev/null
-}
-trap 'rgw_stop; cleanup' EXIT
-
-t0=$(date +%s%N)
-bash "$RGW" start "$RGW_DIR" >"$tmp/rgw.env" 2>"$tmp/rgw.log"
-rc=$?
-if [ $rc -ne 0 ]; then
-	sed 's/^/# /' "$tmp/rgw.log" | tail -n 15
-	if [ "${HAVEN_REQUIRE_S3:-0}" = 1 ]; then
-		echo "not ok 1 - Ceph RGW starts on loopback (status $rc)"
-		echo "1..1"
-		exit 1
-	fi
-	[ $rc -eq 77 ] && skip_all "Ceph RGW is not available here: $(grep 'skip:' "$tmp/rgw.log" | tail -n 1)"
-	skip_all "Ceph RGW did not start here (status $rc; its log is above)"
-fi
-. "$tmp/rgw.env"
-say "RGW ready at $HAVEN_S3_ENDPOINT in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+rgw_start_or_skip
 
 S3_URL=s3://$B/own
 lfs_keys() { "$S3" ls $B own/sha256/ | cut -d' ' -f1 | sed 's|.*/||' | sort; }
