@@ -720,6 +720,18 @@ size_of() {
 	wc -c <"$1" | tr -d ' '
 }
 
+# flip_byte FILE OFFSET: changes the byte at OFFSET (xor 1), so the file
+# keeps its size and is sure to differ; writing a fixed byte would leave it
+# unchanged whenever that byte was already there.
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	[ -n "$b" ] || return 1
+	chmod u+w "$1" 2>/dev/null
+	printf "\\$(printf %03o $((b ^ 1)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
 # lfs_pointer FILE: the git-lfs pointer text of FILE.
 lfs_pointer() {
 	printf 'version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %s\n' \

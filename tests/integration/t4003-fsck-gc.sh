@@ -24,14 +24,7 @@ expect_success 'fsck on a fresh, empty data folder exits 0' '
 
 # A flipped byte: same size, wrong hash.
 cp "$wb_blob" "$tmp/wb.orig"
-chmod u+w "$wb_blob" 2>/dev/null
-"$PYTHON" -c '
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, "rb").read())
-b[100] ^= 0xff
-open(p, "wb").write(bytes(b))
-' "$wb_blob"
+flip_byte "$wb_blob" 100
 expect_success 'fsck --deep finds a corrupted blob, names it, exits non-zero' '
 	! hv fsck --deep >out 2>&1 && grep -q "$wb_sha" out
 '

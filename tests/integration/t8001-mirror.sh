@@ -134,8 +134,7 @@ expect_success 'with the owner'"'"'s token it is mirrored, and stays private her
 # An upstream whose stored bytes were damaged: the mirror refuses them.
 expect_success 'bytes that do not match the LFS pointer are refused, refs stay' '
 	oid=$(sha256_of "$DEV/new.bin") &&
-	chmod u+w "$UP_DATA/blobs/sha256/${oid:0:2}/${oid:2:2}/$oid" &&
-	printf X | dd of="$UP_DATA/blobs/sha256/${oid:0:2}/${oid:2:2}/$oid" bs=1 seek=1000 conv=notrunc 2>/dev/null &&
+	flip_byte "$UP_DATA/blobs/sha256/${oid:0:2}/${oid:2:2}/$oid" 1000 &&
 	! "$HAVEN" mirror --from "$up" ${ca[@]+"${ca[@]}"} --data "$tmp/m5" "$REPO" >out 2>err &&
 	grep -q "hash" err &&
 	test -z "$(refs_of "$tmp/m5" "$REPO" 2>/dev/null)" &&

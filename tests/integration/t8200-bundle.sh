@@ -200,23 +200,12 @@ copy() {
 	rm -rf "$tmp/$1" && cp -R "$B1" "$tmp/$1"
 }
 
-# flip FILE OFFSET: changes one byte.
-flip() {
-	"$PYTHON" - "$1" "$2" <<'EOF'
-import sys
-p, off = sys.argv[1], int(sys.argv[2])
-b = bytearray(open(p, "rb").read())
-b[off] ^= 0x01
-open(p, "wb").write(b)
-EOF
-}
-
 LFS_A=$(sha256_of "$MODEL/weights-a.bin")
-copy t-lfs && flip "$tmp/t-lfs/lfs/$LFS_A" 500000
+copy t-lfs && flip_byte "$tmp/t-lfs/lfs/$LFS_A" 500000
 expect_success 'one byte of an LFS object changed: refused, nothing imported' '
 	refused t-lfs "$tmp/t-lfs" "lfs/$LFS_A.*sha256"
 '
-copy t-pack && flip "$tmp/t-pack/git/0.pack" 100
+copy t-pack && flip_byte "$tmp/t-pack/git/0.pack" 100
 expect_success 'one byte of the pack changed: refused, nothing imported' '
 	refused t-pack "$tmp/t-pack" "git/0.pack.*sha256"
 '
@@ -225,7 +214,7 @@ expect_success 'one byte of the manifest changed: refused by the signature' '
 	cmp -s "$B1/manifest.json" "$tmp/t-man/manifest.json"; test $? = 1 &&
 	refused t-man "$tmp/t-man" "signature does not verify"
 '
-copy t-sig && flip "$tmp/t-sig/manifest.sig" 10
+copy t-sig && flip_byte "$tmp/t-sig/manifest.sig" 10
 expect_success 'one byte of the signature changed: refused' '
 	refused t-sig "$tmp/t-sig" "signature does not verify"
 '

@@ -168,14 +168,13 @@ expect_success 'a repository that does not exist: exit 1, said so' '
 # tensor bytes (found by the read pass), then in the header (found by the
 # parser, blamed on the digest).
 blob=$(blob_path "$ST_SHA")
-chmod u+w "$blob" 2>/dev/null
-printf 'X' | dd of="$blob" bs=1 seek=1000000 conv=notrunc 2>/dev/null
+flip_byte "$blob" 1000000
 load haven-test/tiny-st --data "$DATA" --dry-run >"$tmp/t1.out" 2>&1
 rc=$?
 expect_success 'a tampered blob is refused from --data (sha256 named)' '
 	test $rc = 1 && grep -q "refused: .model.safetensors. has sha256 .* the registry lists $ST_SHA" t1.out
 '
-printf 'X' | dd of="$blob" bs=1 seek=200 conv=notrunc 2>/dev/null
+flip_byte "$blob" 200
 load haven-test/tiny-st --data "$DATA" --dry-run >"$tmp/t1b.out" 2>&1
 rc=$?
 expect_success '... also when the header was hit: the digest is blamed, not the format' '
