@@ -31,6 +31,7 @@ int cmd_import_bundle(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_blobs(int argc, char **argv);
 
 /* The data directory: the flag's value, else $HAVEN_DATA, else
  * ./haven-data. */

@@ -32,6 +32,7 @@ static const struct command {
 	{ "mirror", cmd_mirror, "copy repositories from an upstream Hub, exact commits and every byte verified" },
 	{ "load", cmd_load, "check a model revision and load it onto a GPU, verified" },
 	{ "convert", cmd_convert, "write the safetensors twin of a torch.save checkpoint" },
+	{ "blobs", cmd_blobs, "show where LFS objects are stored; move them to S3 and back" },
 };
 
 static void usage(FILE *out)

@@ -131,34 +131,46 @@ static int start_pull_through(struct app *app, const struct serve_config *cfg,
 	return 0;
 }
 
-/* S3 blobs: the readers that stream them, and the redirect setting. */
+/* S3 blobs: the readers that stream them, and the redirect setting.
+ * The readers start on a local store too: `haven blobs migrate` may move
+ * it to S3 while the server runs (blob_store_refresh). */
 static int start_blob_send(struct app *app, const struct serve_config *cfg,
 			   struct err *err)
 {
 	int rc;
 
-	if (blob_is_local(app->store->blobs)) {
-		if (cfg->blob_redirect)
-			return err_set(err, ERR_INVALID, "--blob-redirect needs "
-				       "blobs in an S3 store (--blobs s3://...)");
-		return 0;
-	}
+	if (blob_is_local(app->store->blobs) && cfg->blob_redirect)
+		return err_set(err, ERR_INVALID, "--blob-redirect needs "
+			       "blobs in an S3 store (--blobs s3://...)");
 	if ((rc = blob_send_new(&app->blob_send, app->store->blobs, 8,
 				err)) < 0)
 		return rc;
 	app->blob_redirect = cfg->blob_redirect;
-	log_msg(LOG_INFO, "event=blob_store location=%s redirect=%s",
-		blob_store_location(app->store->blobs),
-		cfg->blob_redirect ? "yes" : "no");
+	if (!blob_is_local(app->store->blobs))
+		log_msg(LOG_INFO, "event=blob_store location=%s redirect=%s",
+			blob_store_location(app->store->blobs),
+			cfg->blob_redirect ? "yes" : "no");
 	return 0;
 }
 
-static void wait_for_signal(const sigset_t *set)
+/* The main thread waits for the signal and, once a second meanwhile,
+ * follows changes of <data>/blobs.conf (blob.h: a blob migration). */
+static void wait_for_signal(const sigset_t *set, struct blob_store *blobs)
 {
-	int sig = 0;
+	struct timespec tick = { 1, 0 };
+	char last[ERR_MSG_LEN] = "";
+	int sig;
 
-	while (sigwait(set, &sig) != 0)
-		;
+	while ((sig = sigtimedwait(set, NULL, &tick)) < 0) {
+		struct err err = { 0 };
+		if (blob_store_refresh(blobs, &err) == 0)
+			last[0] = '\0';
+		else if (strcmp(last, err.msg)) {	/* retried each second */
+			log_msg(LOG_ERROR, "event=blob_store_switch_failed "
+				"error=\"%s\"", err.msg);
+			str_copy(last, err.msg, sizeof(last));
+		}
+	}
 	log_msg(LOG_INFO, "event=stopping signal=%d", sig);
 }
 
@@ -196,6 +208,7 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 	if ((rc = blob_config_record(cfg->data, cfg->blobs, cfg->s3_endpoint,
 				     cfg->s3_region, err)) < 0 ||
 	    (rc = store_open(&app.store, cfg->data, true, err)) < 0 ||
+	    (rc = blob_store_follow(app.store->blobs, err)) < 0 ||
 	    (rc = start_blob_send(&app, cfg, err)) < 0 ||
 	    (rc = lfs_secret_load(app.secret, cfg->data, err)) < 0 ||
 	    (rc = git_backend_setup(cfg->data, err)) < 0 ||
@@ -219,7 +232,7 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 		pthread_join(thread, NULL);
 		goto out;
 	}
-	wait_for_signal(&set);
+	wait_for_signal(&set, app.store->blobs);
 	mirror_sync_stop(sync);
 	http_server_stop(runner.http);
 	pthread_join(thread, NULL);

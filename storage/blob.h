@@ -27,6 +27,14 @@
  * needs to know which backend holds the bytes, except that only a local
  * blob has a file (blob_open, blob_path): code that serves bytes asks
  * blob_is_local and otherwise reads with blob_read.
+ *
+ * Moving the blobs (`haven blobs migrate`, cli/cmd_blobs.c) rewrites
+ * blobs.conf while a server runs: a `previous` location names the store
+ * the objects come from, where reads that miss on the new one look next,
+ * and `serial` counts the changes. The server follows the file
+ * (blob_store_follow, then blob_store_refresh once a second) and switches
+ * backends without a restart; blob_config_wait tells the migration when
+ * it has, and when no write to the old store is in flight any more.
  */
 #ifndef HAVEN_BLOB_H
 #define HAVEN_BLOB_H
@@ -53,6 +61,34 @@ struct blob_info {
 typedef int (*blob_sink_fn)(void *arg, const void *data, size_t len,
 			    struct err *err);
 
+/* One backend: url "local" or "s3://BUCKET[/PREFIX]", with the S3
+ * endpoint and region ("" for the environment's). */
+struct blob_location {
+	char url[600];
+	char endpoint[1024];
+	char region[64];
+};
+
+/* What blobs.conf says: cur takes the writes; prev.url is "" unless a
+ * migration from prev is in progress. */
+struct blob_config {
+	struct blob_location cur, prev;
+	unsigned long serial;
+};
+
+/* Reads <data>/blobs.conf (no file: local). */
+int blob_config_read(const char *data_dir, struct blob_config *out,
+		     struct err *err);
+/* Replaces it: written to a temporary, fsynced and renamed. */
+int blob_config_write(const char *data_dir, const struct blob_config *c,
+		      struct err *err);
+/* Waits until every server following data_dir's store uses the
+ * blobs.conf of that serial, with no write to another backend in flight,
+ * or until none runs (*server says whether one did). ERR_TIMEOUT after
+ * timeout_s. */
+int blob_config_wait(const char *data_dir, unsigned long serial,
+		     int timeout_s, bool *server, struct err *err);
+
 /* Records the backend of the store under data_dir: url is "s3://..."
  * (endpoint and region, may be NULL, go with it). Recording what is
  * recorded already is success (a new endpoint or region replaces the
@@ -70,7 +106,29 @@ const char *blob_store_location(const struct blob_store *store);
 /* Opens (creating if needed) the store under data_dir. */
 int blob_store_open(struct blob_store **out, const char *data_dir,
 		    struct err *err);
+/* The store at loc alone (no fallback), whatever blobs.conf says; loc
+ * NULL: as blob_store_open. */
+int blob_store_open_at(struct blob_store **out, const char *data_dir,
+		       const struct blob_location *loc, struct err *err);
 void blob_store_free(struct blob_store *store);
+
+/* Checks, creating nothing, that an S3 location's bucket exists and
+ * that the keys may list it (local: nothing to check). */
+int blob_location_check(const struct blob_location *loc, struct err *err);
+
+/* True while blobs.conf names a previous store (a migration). */
+bool blob_migrating(const struct blob_store *store);
+
+/* For a long-running process: takes a shared lock on <data>/blobs.lock
+ * for the store's life and applies blobs.conf as it is now. Then call
+ * blob_store_refresh about once a second, from one thread: when
+ * blobs.conf changed it opens and publishes the backends it names
+ * (requests in flight finish on the ones they hold), and it acknowledges
+ * the change in <data>/blobs.seen once no write to an older backend is
+ * in flight. An error (the new store unreachable) keeps the old backends
+ * and is retried on the next call. */
+int blob_store_follow(struct blob_store *store, struct err *err);
+int blob_store_refresh(struct blob_store *store, struct err *err);
 
 int blob_writer_begin(struct blob_writer **out, struct blob_store *store,
 		      struct err *err);

@@ -198,6 +198,55 @@ fail:
 	return rc;
 }
 
+static int stop_listing(void *arg, const char *key, uint64_t size,
+			const char *etag, struct err *err)
+{
+	(void)key;
+	(void)size;
+	(void)etag;
+	*(bool *)arg = true;
+	return err_set(err, ERR_FAIL, "stop");
+}
+
+int blob_s3_check(const char *url, const char *endpoint, const char *region,
+		  struct err *err)
+{
+	struct blob_s3 b;
+	struct s3_config cfg = { 0 };
+	struct s3_client *c = NULL;
+	bool any = false;
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	if ((rc = parse_url(&b, url, err)) < 0)
+		return rc;
+	cfg.endpoint = endpoint && endpoint[0] ? endpoint : NULL;
+	cfg.region = region && region[0] ? region : NULL;
+	cfg.list_page = 1;
+	if ((rc = s3_client_new(&c, &cfg, err)) < 0)
+		return rc;
+	/* One page of one key says that the bucket exists and the keys may
+	 * read it; the first key stops the listing. */
+	rc = s3_object_list(c, b.bucket, b.prefix[0] ? b.prefix : NULL,
+			    stop_listing, &any, err);
+	if (any) {
+		rc = 0;
+		if (err)
+			memset(err, 0, sizeof(*err));
+	}
+	if (rc == ERR_NOTFOUND)
+		err_set(err, rc, "bucket '%s' does not exist at %s; create it "
+			"first (or pass --create-bucket)", b.bucket,
+			cfg.endpoint ? cfg.endpoint : "$HAVEN_S3_ENDPOINT");
+	else if (rc < 0) {
+		char why[ERR_MSG_LEN];
+		str_copy(why, err ? err->msg : "", sizeof(why));
+		err_set(err, rc, "blob store %s is not usable: %s", url, why);
+	}
+	s3_client_free(c);
+	return rc;
+}
+
 void blob_s3_free(struct blob_s3 *b)
 {
 	struct client_slot *s;

@@ -33,6 +33,10 @@ struct blob_s3_writer;
 int blob_s3_open(struct blob_s3 **out, const char *url, const char *endpoint,
 		 const char *region, struct err *err);
 void blob_s3_free(struct blob_s3 *b);
+/* Checks that the bucket of url exists and that the keys may list it,
+ * without creating anything. ERR_NOTFOUND for a missing bucket. */
+int blob_s3_check(const char *url, const char *endpoint, const char *region,
+		  struct err *err);
 const char *blob_s3_url(const struct blob_s3 *b);
 
 int blob_s3_writer_begin(struct blob_s3_writer **out, struct blob_s3 *b,

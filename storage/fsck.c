@@ -307,7 +307,8 @@ static int lock_gc(struct store *store, int *fd, struct err *err)
 	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
 		close(*fd);
 		*fd = -1;
-		return err_set(err, ERR_CONFLICT, "another gc is running");
+		return err_set(err, ERR_CONFLICT, "another gc, or a blob "
+			       "migration (haven blobs migrate), is running");
 	}
 	return 0;
 }
@@ -321,6 +322,13 @@ int gc_run(struct store *store, int64_t grace_seconds, bool dry_run,
 	int lock = -1, rc;
 
 	memset(rep, 0, sizeof(*rep));
+	/* Mid-migration the objects are in two stores and the copy reads
+	 * from the old one: nothing may be removed from either. (The
+	 * migration also holds gc.lock while it copies.) */
+	if (blob_migrating(store->blobs))
+		return err_set(err, ERR_CONFLICT, "a blob migration is in "
+			       "progress (blobs.conf names a previous store); "
+			       "run haven gc after haven blobs migrate ends");
 	/* The cutoff is taken before the walk: a blob written after it
 	 * started is younger than the cutoff and always kept. */
 	if ((rc = lock_gc(store, &lock, err)) < 0 ||
