@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "storage/gitrepo.h"
+#include "storage/repo_refs.h"
 
 static void repo_usage(FILE *out)
 {
@@ -86,7 +87,8 @@ static int do_ref(struct store *store, struct repo_args *a, const char *kind)
 	    repo_open_git(&git, store, &rec, &err) < 0 ||
 	    gitrepo_resolve(git, a->from ? a->from : "main", &target, NULL, 0,
 			    &err) < 0 ||
-	    gitrepo_ref_create(git, ref, &target, &err) < 0) {
+	    gitrepo_ref_create(git, ref, &target, &err) < 0 ||
+	    repo_refs_record(store, &rec, &err) < 0) {
 		cli_fail(&err);
 		goto out;
 	}

@@ -33,6 +33,7 @@
 #include "ingest/bundle_manifest.h"
 #include "ingest/card_lineage.h"
 #include "storage/lfs_claims.h"
+#include "storage/repo_refs.h"
 
 enum ref_action { REF_SAME, REF_CREATE, REF_FORWARD, REF_FORCE };
 
@@ -801,6 +802,8 @@ static int apply_repo(struct ictx *ic, struct irepo *ir, struct err *err)
 			goto out;
 		ic->res->repos_created++;
 	}
+	if ((rc = repo_refs_record(ic->store, &ir->rec, err)) < 0)
+		goto out;
 	/* The refs have landed; a lineage failure does not undo them. */
 	if (head_moved && card_lineage_sync(ic->store, &ir->rec, &lerr) < 0)
 		log_msg(LOG_WARN, "event=lineage_sync_failed repo=%s error=\"%s\"",

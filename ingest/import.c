@@ -15,6 +15,7 @@
 #include "ingest/import.h"
 #include "storage/lfs_claims.h"
 #include "storage/lfs_pointer.h"
+#include "storage/repo_refs.h"
 #include "storage/listing.h"
 
 struct file_list {
@@ -287,6 +288,8 @@ int import_folder(struct store *store, const char *dir,
 		goto out;
 	}
 	rc = write_commit(&ic, &fl, &opt, &parent, branch_existed, err);
+	if (rc == 0)
+		rc = repo_refs_record(store, &rec, err);
 	/* The commit has landed; the lineage edges follow the default
 	 * branch, and a failure to update them does not undo the import. */
 	if (rc == 0 && card_lineage_sync(store, &rec, &lerr) < 0)

@@ -21,13 +21,14 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "ingest/card_lineage.h"
+#include "ingest/git_fetch.h"
 #include "ingest/mirror.h"
-#include "ingest/tls_verify.h"
 #include "storage/gitrepo.h"
 #include "storage/hash.h"
 #include "storage/lfs_claims.h"
 #include "storage/lfs_pointer.h"
 #include "storage/mirror_state.h"
+#include "storage/repo_refs.h"
 
 #define STAGING_PREFIX "refs/haven-mirror/"
 #define PIECE_SIZE ((uint64_t)64 << 20)
@@ -45,17 +46,6 @@ static const char *api_kind(const char *type)
 	if (!strcmp(type, "space"))
 		return "spaces";
 	return "models";
-}
-
-/* "" for models, "datasets/" and "spaces/" otherwise: the Hub's URL
- * prefix for git and resolve. */
-static const char *url_prefix(const char *type)
-{
-	if (!strcmp(type, "dataset"))
-		return "datasets/";
-	if (!strcmp(type, "space"))
-		return "spaces/";
-	return "";
 }
 
 static int read_upstream_info(struct upstream *up,
@@ -127,56 +117,6 @@ static int follow_settings(struct store *store, struct repo_record *rec,
 
 /* ---- git ---- */
 
-/* A fetch that failed on the network or with a 5xx/429 may pass on a
- * retry; a refused credential or a missing repository will not. */
-static bool fetch_error_transient(const char *msg)
-{
-	static const char *const final[] = { "401", "403", "404",
-		"authentication", "not found", "credentials" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(final); i++) {
-		if (strstr(msg, final[i]))
-			return false;
-	}
-	return true;
-}
-
-struct cred_state {
-	const char *token;
-	const char *ca_bundle;
-	int tries;
-};
-
-/* libgit2 1.5 refuses a good certificate for an IP-address host (it
- * checks the common name only); OpenSSL decides for those. */
-static int on_certificate(git_cert *cert, int valid, const char *host,
-			  void *arg)
-{
-	const struct cred_state *cs = arg;
-	const git_cert_x509 *x509 = (const git_cert_x509 *)cert;
-
-	if (valid)
-		return 0;
-	if (cert->cert_type != GIT_CERT_X509 || !tls_host_is_ip(host))
-		return GIT_PASSTHROUGH;
-	return tls_verify_ip_cert(x509->data, x509->len, host, cs->ca_bundle) ?
-	       0 : GIT_ECERTIFICATE;
-}
-
-/* The Hub and Haven take a token as the password of Basic credentials. */
-static int on_credentials(git_credential **out, const char *url,
-			  const char *user, unsigned int allowed, void *arg)
-{
-	struct cred_state *cs = arg;
-
-	(void)url;
-	(void)user;
-	if (!cs->token || !cs->token[0] || cs->tries++ > 0 ||
-	    !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT))
-		return GIT_PASSTHROUGH;
-	return git_credential_userpass_plaintext_new(out, "haven", cs->token);
-}
-
 static int fetch_history(git_repository *repo, const char *base,
 			 const char *ca_bundle, int max_retries,
 			 const struct mirror_options *opt, const char *token,
@@ -186,52 +126,12 @@ static int fetch_history(git_repository *repo, const char *base,
 		"+refs/heads/*:" STAGING_PREFIX "heads/*",
 		"+refs/tags/*:" STAGING_PREFIX "tags/*",
 	};
-	git_strarray refspecs = { specs, 2 };
-	git_fetch_options fo;
-	struct cred_state cs = { token, ca_bundle, 0 };
-	git_remote_create_options ro;
-	git_remote *remote = NULL;
+	struct git_fetch_options fo = { token, ca_bundle, max_retries, true };
 	char url[1024];
-	int rc = 0;
 
-	snprintf(url, sizeof(url), "%s/%s%s", base, url_prefix(opt->type),
-		 opt->name);
-	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
-	/* libgit2 keeps one CA setting per process */
-	if (ca_bundle && ca_bundle[0] &&
-	    git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca_bundle, NULL) < 0)
-		return gitrepo_fail(err, ERR_INVALID, "cannot use the CA bundle");
-	fo.callbacks.credentials = on_credentials;
-	fo.callbacks.certificate_check = on_certificate;
-	fo.callbacks.payload = &cs;
-	fo.proxy_opts.type = GIT_PROXY_AUTO;
-	fo.prune = GIT_FETCH_PRUNE;
-	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	/* No url.*.insteadOf rewriting: the mirror fetches from the URL it
-	 * was given (and libgit2 1.5 leaks in that lookup). */
-	ro.repository = repo;
-	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF |
-		   GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
-	if (git_remote_create_with_opts(&remote, url, &ro) < 0)
-		return gitrepo_fail(err, ERR_INVALID, "bad upstream URL");
-	for (int attempt = 0;; attempt++) {
-		const git_error *e;
-		if (git_remote_fetch(remote, &refspecs, &fo, NULL) == 0)
-			break;
-		e = git_error_last();
-		rc = err_set(err, ERR_UPSTREAM, "git fetch of %s failed: %s", url,
-			     e && e->message ? e->message : "unknown error");
-		if (attempt >= max_retries || !fetch_error_transient(err->msg))
-			break;
-		log_msg(LOG_WARN, "%s; retry %d of %d", err->msg, attempt + 1,
-			max_retries);
-		sleep(1u << (attempt < 5 ? attempt : 5));
-		cs.tries = 0;
-		rc = 0;
-	}
-	git_remote_free(remote);
-	return rc;
+	snprintf(url, sizeof(url), "%s/%s%s", base,
+		 git_fetch_url_prefix(opt->type), opt->name);
+	return git_fetch_refs(repo, url, specs, 2, &fo, err);
 }
 
 /* One visible ref and the staged commit it should point at. */
@@ -696,7 +596,8 @@ static int resolve_path(const struct pool *p, const struct lfs_object *o,
 
 	if (upstream_path_escape(o->path, escaped, sizeof(escaped)) < 0)
 		return err_set(err, ERR_TOOBIG, "path too long: %s", o->path);
-	snprintf(out, size, "/%s%s/resolve/%s/%s", url_prefix(p->opt->type),
+	snprintf(out, size, "/%s%s/resolve/%s/%s",
+		 git_fetch_url_prefix(p->opt->type),
 		 p->opt->name, o->commit, escaped);
 	return 0;
 }
@@ -1181,6 +1082,8 @@ int mirror_repo(struct store *store, const struct upstream_config *cfg,
 	rc = mirror_git_and_files(store, up, cfg, &opt, &rec, res, err);
 	if (rc == 0)
 		rc = follow_settings(store, &rec, res, err);
+	if (rc == 0)
+		rc = repo_refs_record(store, &rec, err);
 	if (rc == 0 && card_lineage_sync(store, &rec, NULL) < 0)
 		log_msg(LOG_WARN, "%s: lineage not updated", rec.name);
 	state_record(store, &rec, cfg, &opt, res, rc, err);

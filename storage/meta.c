@@ -10,16 +10,8 @@
 
 #include "common/util.h"
 #include "storage/meta.h"
+#include "storage/meta_internal.h"
 #include "storage/meta_keys.h"
-
-struct meta {
-	MDB_env *env;
-	MDB_dbi repos;
-	MDB_dbi repo_ids;
-	MDB_dbi listings;
-	MDB_dbi redirects;	/* old repo key -> id, left by a move */
-	MDB_dbi kv[META_KV_COUNT];	/* account databases, by enum meta_kv */
-};
 
 static const char *const kv_names[META_KV_COUNT] = {
 	[META_KV_ACCOUNTS] = META_DB_ACCOUNTS,
@@ -34,12 +26,59 @@ static const char *const kv_names[META_KV_COUNT] = {
 	[META_KV_CARD_ERRORS] = META_DB_CARD_ERRORS,
 	[META_KV_USER_LIKES] = META_DB_USER_LIKES,
 	[META_KV_MIRRORS] = META_DB_MIRRORS,
+	[META_KV_GIT_REFS] = META_DB_GIT_REFS,
 };
 
-struct meta_txn {
-	struct meta *meta;
-	MDB_txn *txn;
-};
+static int mdb_fail(struct err *err, int rc, const char *what);
+
+int meta_mdb_fail(struct err *err, int rc, const char *what)
+{
+	return mdb_fail(err, rc, what);
+}
+
+const char *meta_db_name(const struct meta *meta, MDB_dbi dbi)
+{
+	if (dbi == meta->repos)
+		return META_DB_REPOS;
+	if (dbi == meta->repo_ids)
+		return META_DB_REPO_IDS;
+	if (dbi == meta->redirects)
+		return META_DB_REDIRECTS;
+	for (int i = 0; i < META_KV_COUNT; i++)
+		if (dbi == meta->kv[i])
+			return kv_names[i];
+	return NULL;
+}
+
+size_t meta_db_all(const struct meta *meta, MDB_dbi *out, size_t max)
+{
+	size_t n = 0;
+
+	if (max < 3 + META_KV_COUNT)
+		return 0;
+	out[n++] = meta->repos;
+	out[n++] = meta->repo_ids;
+	out[n++] = meta->redirects;
+	for (int i = 0; i < META_KV_COUNT; i++)
+		out[n++] = meta->kv[i];
+	return n;
+}
+
+int meta_db_by_name(const struct meta *meta, const char *name, size_t len,
+		    MDB_dbi *out)
+{
+	MDB_dbi all[3 + META_KV_COUNT];
+	size_t n = meta_db_all(meta, all, 3 + META_KV_COUNT);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *have = meta_db_name(meta, all[i]);
+		if (strlen(have) == len && !memcmp(have, name, len)) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return -1;
+}
 
 static int mdb_fail(struct err *err, int rc, const char *what)
 {
@@ -73,6 +112,10 @@ static int open_dbs(struct meta *meta, struct err *err)
 			mdb_txn_abort(txn);
 			return mdb_fail(err, rc, "cannot open account databases");
 		}
+	}
+	if ((rc = changes_open(meta, txn, err)) < 0) {
+		mdb_txn_abort(txn);
+		return rc;
 	}
 	if ((rc = mdb_txn_commit(txn)))
 		return mdb_fail(err, rc, "cannot commit metadata databases");
@@ -130,6 +173,7 @@ int meta_txn_begin(struct meta_txn **out, struct meta *meta, bool write,
 	if (!t)
 		return err_set(err, ERR_FAIL, "out of memory");
 	t->meta = meta;
+	t->write = write;
 	if ((rc = mdb_txn_begin(meta->env, NULL, write ? 0 : MDB_RDONLY,
 				&t->txn))) {
 		free(t);
@@ -141,8 +185,16 @@ int meta_txn_begin(struct meta_txn **out, struct meta *meta, bool write,
 
 int meta_txn_commit(struct meta_txn *txn, struct err *err)
 {
-	int rc = mdb_txn_commit(txn->txn);
+	int rc;
 
+	/* The log entry joins the transaction it describes: a replica never
+	 * sees a change that was not committed, nor misses one that was. */
+	if ((rc = changes_append(txn, err)) < 0) {
+		meta_txn_abort(txn);
+		return rc;
+	}
+	rc = mdb_txn_commit(txn->txn);
+	free(txn->ops.data);
 	free(txn);
 	return rc ? mdb_fail(err, rc, "cannot commit metadata") : 0;
 }
@@ -152,7 +204,13 @@ void meta_txn_abort(struct meta_txn *txn)
 	if (!txn)
 		return;
 	mdb_txn_abort(txn->txn);
+	free(txn->ops.data);
 	free(txn);
+}
+
+void meta_txn_unlogged(struct meta_txn *txn)
+{
+	txn->unlogged = true;
 }
 
 /* Room for V1 <type> '/' <name> and its terminator. */
@@ -170,17 +228,18 @@ static int repo_key(char *out, size_t size, const char *type, const char *name)
 	return (n < 0 || (size_t)n >= size) ? ERR_INVALID : n;
 }
 
-static int put_text(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, const char *text,
-		    unsigned flags, struct err *err)
+static int put_text(struct meta_txn *txn, MDB_dbi dbi, MDB_val *key,
+		    const char *text, unsigned flags, struct err *err)
 {
 	size_t len = strlen(text);
 	MDB_val val = { .mv_size = len + 1, .mv_data = NULL };
 	int rc;
 
-	if ((rc = mdb_put(txn, dbi, key, &val, flags | MDB_RESERVE)))
+	if ((rc = mdb_put(txn->txn, dbi, key, &val, flags | MDB_RESERVE)))
 		return mdb_fail(err, rc, "cannot write metadata");
 	((char *)val.mv_data)[0] = META_VAL_V1;
 	memcpy((char *)val.mv_data + 1, text, len);
+	changes_note(txn, dbi, 'P', key, val.mv_data, val.mv_size);
 	return 0;
 }
 
@@ -395,7 +454,7 @@ int meta_repo_insert(struct meta_txn *txn, const struct repo_record *rec,
 	key.mv_size = (size_t)n;
 	if (!(text = record_json(rec)))
 		return err_set(err, ERR_FAIL, "out of memory");
-	rc = put_text(txn->txn, txn->meta->repos, &key, text, MDB_NOOVERWRITE,
+	rc = put_text(txn, txn->meta->repos, &key, text, MDB_NOOVERWRITE,
 		      err);
 	free(text);
 	if (rc == ERR_EXISTS)
@@ -407,7 +466,7 @@ int meta_repo_insert(struct meta_txn *txn, const struct repo_record *rec,
 	idkey.mv_data = idbuf;
 	idkey.mv_size = strlen(idbuf);
 	kbuf[n] = '\0';
-	return put_text(txn->txn, txn->meta->repo_ids, &idkey, kbuf + 0,
+	return put_text(txn, txn->meta->repo_ids, &idkey, kbuf + 0,
 			MDB_NOOVERWRITE, err);
 }
 
@@ -480,7 +539,7 @@ int meta_listing_put(struct meta_txn *txn, const char *commit_hex,
 	snprintf(kbuf, sizeof(kbuf), "%c%s", META_KEY_V1, commit_hex);
 	key.mv_data = kbuf;
 	key.mv_size = strlen(kbuf);
-	return put_text(txn->txn, txn->meta->listings, &key, json, 0, err);
+	return put_text(txn, txn->meta->listings, &key, json, 0, err);
 }
 
 int meta_stat(struct meta *meta, size_t *map_size, size_t *used_bytes,
@@ -511,7 +570,7 @@ int meta_repo_update(struct meta_txn *txn, const struct repo_record *rec,
 		return rc;
 	if (!(text = record_json(rec)))
 		return err_set(err, ERR_FAIL, "out of memory");
-	rc = put_text(txn->txn, txn->meta->repos, &key, text, 0, err);
+	rc = put_text(txn, txn->meta->repos, &key, text, 0, err);
 	free(text);
 	return rc;
 }
@@ -568,7 +627,7 @@ int meta_kv_put(struct meta_txn *txn, enum meta_kv db, const char *key,
 
 	if (kv_key(kbuf, sizeof(kbuf), key, &k) < 0)
 		return err_set(err, ERR_INVALID, "key too long");
-	return put_text(txn->txn, txn->meta->kv[db], &k, json,
+	return put_text(txn, txn->meta->kv[db], &k, json,
 			create_only ? MDB_NOOVERWRITE : 0, err);
 }
 
@@ -612,14 +671,16 @@ int meta_kv_foreach(struct meta_txn *txn, enum meta_kv db, const char *prefix,
 
 /* --- repository delete, rename, and the redirects a rename leaves --- */
 
-static int del_key(MDB_txn *txn, MDB_dbi dbi, void *data, size_t len,
+static int del_key(struct meta_txn *txn, MDB_dbi dbi, void *data, size_t len,
 		   struct err *err)
 {
 	MDB_val key = { .mv_size = len, .mv_data = data };
-	int rc = mdb_del(txn, dbi, &key, NULL);
+	int rc = mdb_del(txn->txn, dbi, &key, NULL);
 
 	if (rc && rc != MDB_NOTFOUND)
 		return mdb_fail(err, rc, "cannot delete metadata");
+	if (!rc)
+		changes_note(txn, dbi, 'D', &key, NULL, 0);
 	return 0;
 }
 
@@ -631,7 +692,7 @@ int meta_kv_del(struct meta_txn *txn, enum meta_kv db, const char *key,
 
 	if (kv_key(kbuf, sizeof(kbuf), key, &k) < 0)
 		return 0;	/* too long to have been stored */
-	return del_key(txn->txn, txn->meta->kv[db], k.mv_data, k.mv_size, err);
+	return del_key(txn, txn->meta->kv[db], k.mv_data, k.mv_size, err);
 }
 
 /* Deletes every redirect that leads to repository id. */
@@ -646,9 +707,11 @@ static int del_redirects_to(struct meta_txn *txn, const char *id,
 	if ((rc = mdb_cursor_open(txn->txn, txn->meta->redirects, &cur)))
 		return mdb_fail(err, rc, "cannot open cursor");
 	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-		if (val.mv_size == idlen + 1 &&
-		    !memcmp((char *)val.mv_data + 1, id, idlen) &&
-		    (rc = mdb_cursor_del(cur, 0)))
+		if (val.mv_size != idlen + 1 ||
+		    memcmp((char *)val.mv_data + 1, id, idlen))
+			continue;
+		changes_note(txn, txn->meta->redirects, 'D', &key, NULL, 0);
+		if ((rc = mdb_cursor_del(cur, 0)))
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -667,8 +730,8 @@ int meta_repo_delete(struct meta_txn *txn, const struct repo_record *rec,
 	if (n < 0)
 		return err_set(err, ERR_NOREPO, "Repository not found");
 	snprintf(idbuf, sizeof(idbuf), "%c%s", META_KEY_V1, rec->id);
-	if ((rc = del_key(txn->txn, txn->meta->repos, kbuf, (size_t)n, err)) < 0 ||
-	    (rc = del_key(txn->txn, txn->meta->repo_ids, idbuf, strlen(idbuf),
+	if ((rc = del_key(txn, txn->meta->repos, kbuf, (size_t)n, err)) < 0 ||
+	    (rc = del_key(txn, txn->meta->repo_ids, idbuf, strlen(idbuf),
 			  err)) < 0)
 		return rc;
 	return del_redirects_to(txn, rec->id, err);
@@ -694,14 +757,14 @@ int meta_repo_rename(struct meta_txn *txn, const struct repo_record *rec,
 	/* The id keeps its git directory; repo_ids points at the new key,
 	 * and the old key redirects to the id. */
 	snprintf(idbuf, sizeof(idbuf), "%c%s", META_KEY_V1, rec->id);
-	if ((rc = del_key(txn->txn, txn->meta->repos, oldk, (size_t)on, err)) < 0 ||
-	    (rc = del_key(txn->txn, txn->meta->repo_ids, idbuf, strlen(idbuf),
+	if ((rc = del_key(txn, txn->meta->repos, oldk, (size_t)on, err)) < 0 ||
+	    (rc = del_key(txn, txn->meta->repo_ids, idbuf, strlen(idbuf),
 			  err)) < 0 ||
 	    (rc = meta_repo_insert(txn, &moved, err)) < 0 ||
-	    (rc = del_key(txn->txn, txn->meta->redirects, newk, (size_t)nn,
+	    (rc = del_key(txn, txn->meta->redirects, newk, (size_t)nn,
 			  err)) < 0)
 		return rc;
-	return put_text(txn->txn, txn->meta->redirects, &okey, rec->id, 0, err);
+	return put_text(txn, txn->meta->redirects, &okey, rec->id, 0, err);
 }
 
 int meta_redirect_get(struct meta_txn *txn, const char *type,

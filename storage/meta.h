@@ -39,6 +39,9 @@ int meta_txn_begin(struct meta_txn **out, struct meta *meta, bool write,
 int meta_txn_commit(struct meta_txn *txn, struct err *err);
 /* Ends the transaction without a change. NULL is a no-op. */
 void meta_txn_abort(struct meta_txn *txn);
+/* Keeps a write transaction out of the change log (storage/changes.h):
+ * for a replica applying its primary's changes. */
+void meta_txn_unlogged(struct meta_txn *txn);
 
 /* ERR_NOREPO when absent. name is compared case-insensitively; type is
  * one of the lower-case type names. */
@@ -88,7 +91,7 @@ enum meta_kv { META_KV_ACCOUNTS, META_KV_MEMBERS, META_KV_TOKENS,
 	       META_KV_ACCESS, META_KV_LFS_CLAIMS,
 	       META_KV_DOWNLOADS, META_KV_LIKES, META_KV_LINEAGE_UP,
 	       META_KV_LINEAGE_DOWN, META_KV_CARD_ERRORS, META_KV_USER_LIKES,
-	       META_KV_MIRRORS,
+	       META_KV_MIRRORS, META_KV_GIT_REFS,
 	       META_KV_COUNT };
 /* *json_out is a malloc'd copy; ERR_NOTFOUND when absent. */
 int meta_kv_get(struct meta_txn *txn, enum meta_kv db, const char *key,

@@ -94,6 +94,23 @@
  *                     Written after a sync publishes its refs; deleting
  *                     the repository removes it.
  *
+ * Git refs, for read replicas (storage/repo_refs.c):
+ *   db "git_refs"     key V1 <32-hex repo id>
+ *                     val V1 {"refs/heads/main": "<40-hex>", ...} every
+ *                     branch and tag, written after they moved. A replica
+ *                     fetches a repository whose record changed.
+ *
+ * The change log (storage/changes.c, docs/replication.md):
+ *   db "changes"      key <8-byte big-endian seq>
+ *                     val <8-byte ms time> <4-byte op count> <ops>, one
+ *                     entry per write transaction, in the same
+ *                     transaction; every database but listings, changes
+ *                     and replication. The newest 100,000 are kept,
+ *                     none older than an hour.
+ *   db "replication"  this node's own state, never logged: "log_id" (the
+ *                     log's random id), and on a replica "primary_log_id"
+ *                     and "applied" (the last seq applied).
+ *
  * Git holds content, history and refs; nothing here points at a git object
  * or a blob that is not already durable.
  */
@@ -119,5 +136,8 @@
 #define META_DB_LIKES "likes"
 #define META_DB_USER_LIKES "user_likes"
 #define META_DB_MIRRORS "mirrors"
+#define META_DB_GIT_REFS "git_refs"
+#define META_DB_CHANGES "changes"
+#define META_DB_REPLICATION "replication"
 
 #endif

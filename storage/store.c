@@ -19,6 +19,7 @@
 #include "storage/gitrepo.h"
 #include "storage/lineage.h"
 #include "storage/stats.h"
+#include "storage/repo_refs.h"
 #include "storage/store.h"
 
 static const char model_attributes[] =
@@ -285,7 +286,8 @@ static int create_repo(struct store *store, const char *type,
 	    (with_initial_commit && (rc = initial_commit(repo, type, err)) < 0) ||
 	    (rc = meta_txn_begin(&txn, store->meta, true, err)) < 0)
 		goto out;
-	if ((rc = meta_repo_insert(txn, &rec, err)) < 0) {
+	if ((rc = meta_repo_insert(txn, &rec, err)) < 0 ||
+	    (rc = repo_refs_put(txn, rec.id, repo, err)) < 0) {
 		meta_txn_abort(txn);
 		goto out;
 	}
@@ -322,7 +324,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
 
 /* Takes a git directory out of sight with one rename into tmp/, then
  * removes it: no reader ever opens a half-deleted repository. */
-static void remove_git_dir(struct store *store, const struct repo_record *rec)
+void repo_remove_git_dir(struct store *store, const struct repo_record *rec)
 {
 	char path[4200], gone[4300];
 
@@ -356,14 +358,15 @@ int repo_delete(struct store *store, const char *type, const char *name,
 	    (!strcmp(type, "model") &&
 	     (rc = lineage_orphan(txn, &rec, err)) < 0) ||
 	    (rc = stats_remove(txn, rec.id, err)) < 0 ||
-	    (rc = meta_kv_del(txn, META_KV_MIRRORS, rec.id, err)) < 0) {
+	    (rc = meta_kv_del(txn, META_KV_MIRRORS, rec.id, err)) < 0 ||
+	    (rc = meta_kv_del(txn, META_KV_GIT_REFS, rec.id, err)) < 0) {
 		meta_txn_abort(txn);
 		return rc;
 	}
 	/* The record goes first: from then on nothing names the git dir. */
 	if ((rc = meta_txn_commit(txn, err)) < 0)
 		return rc;
-	remove_git_dir(store, &rec);
+	repo_remove_git_dir(store, &rec);
 	return 0;
 }
 

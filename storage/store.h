@@ -83,6 +83,10 @@ int repo_create_empty(struct store *store, const char *type, const char *name,
 void repo_git_path(const struct store *store, const struct repo_record *rec,
 		   char *out, size_t size);
 
+/* Takes a repository's git directory out of sight (one rename into tmp/)
+ * and removes it; for a record that is already gone. */
+void repo_remove_git_dir(struct store *store, const struct repo_record *rec);
+
 /* Opens a repository's git directory. */
 int repo_open_git(git_repository **out, const struct store *store,
 		  const struct repo_record *rec, struct err *err);
