@@ -43,6 +43,7 @@
 #ifndef HAVEN_HTTP_H
 #define HAVEN_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -125,6 +126,13 @@ const char *http_request_query(const struct http_request *req);
 /* First header of that name (case-insensitive), or NULL. */
 const char *http_request_header(const struct http_request *req,
 				const char *name);
+/* The number of request headers, and the i-th one (0 <= i < count) as
+ * received, with its value in *value; for code that passes them on. */
+int http_request_header_count(const struct http_request *req);
+const char *http_request_header_at(const struct http_request *req, int i,
+				   const char **value);
+/* Whether the request came over TLS (false once its client went away). */
+bool http_request_tls(const struct http_request *req);
 /* A random id for this request, sent back as X-Request-Id. */
 const char *http_request_id(const struct http_request *req);
 /* The peer's address as text. */

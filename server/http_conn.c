@@ -1267,6 +1267,26 @@ const char *http_request_header(const struct http_request *req,
 	return NULL;
 }
 
+int http_request_header_count(const struct http_request *req)
+{
+	HTTP_CHECK_OBJ(req, HTTP_REQUEST_MAGIC);
+	return req->nhdrs;
+}
+
+const char *http_request_header_at(const struct http_request *req, int i,
+				   const char **value)
+{
+	HTTP_CHECK_OBJ(req, HTTP_REQUEST_MAGIC);
+	assert(i >= 0 && i < req->nhdrs);
+	return req_header_at(req, i, value);
+}
+
+bool http_request_tls(const struct http_request *req)
+{
+	HTTP_CHECK_OBJ(req, HTTP_REQUEST_MAGIC);
+	return req->conn && req->conn->tls;
+}
+
 const char *http_request_id(const struct http_request *req)
 {
 	HTTP_CHECK_OBJ(req, HTTP_REQUEST_MAGIC);
