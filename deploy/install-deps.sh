@@ -12,7 +12,8 @@ build="build-essential autoconf automake libtool pkg-config git \
 test="curl ca-certificates git-lfs nodejs npm python3 time \
   python3-httpx python3-filelock python3-yaml python3-tqdm python3-fsspec \
   python3-packaging \
-  ceph-mon ceph-osd radosgw ceph-common"
+  ceph-mon ceph-osd radosgw ceph-common \
+  nginx"
 
 want=$build
 [ "${1:-}" = "--test" ] && want="$build $test"

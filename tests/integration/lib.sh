@@ -26,6 +26,9 @@
 #   HAVEN_REQUIRE_JS=1        a missing JS client is a failure, not a skip
 #   HAVEN_JS_MODULES          node_modules holding @huggingface/hub
 #                             (default $top_srcdir/tests/js/node_modules)
+#   NGINX                     the nginx binary of nginx_start (default: on
+#                             PATH, or /usr/sbin/nginx)
+#   HAVEN_REQUIRE_NGINX=1     a missing nginx is a failure, not a skip
 #   HAVEN_TEST_TLS=1          servers speak HTTPS with a throwaway test CA
 #                             (see "TLS" below); $base is then https://...
 
@@ -109,6 +112,7 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null
 	done
 	[ -n "${watchdog_pid:-}" ] && kill "$watchdog_pid" 2>/dev/null
+	[ -n "${nginx_pid:-}" ] && nginx_stop
 	if [ "${HAVEN_TEST_KEEP:-0}" = 1 ]; then
 		echo "# scratch folder kept: $tmp"
 	else
@@ -240,6 +244,17 @@ setup_js_client() {
 	printf '{"type": "module"}\n' >"$tmp/js/package.json"
 }
 
+# js_ready: true when node and @huggingface/hub are installed; $tmp/js is
+# then a folder where a script the test writes can import the client.
+js_ready() {
+	modules=${HAVEN_JS_MODULES:-$top_srcdir/tests/js/node_modules}
+	command -v node >/dev/null 2>&1 &&
+		[ -f "$modules/@huggingface/hub/package.json" ] || return 1
+	[ -d "$tmp/js" ] && return 0
+	mkdir -p "$tmp/js" &&
+		ln -s "$(cd "$modules" && pwd)" "$tmp/js/node_modules" &&
+		printf '{"type": "module"}\n' >"$tmp/js/package.json"
+}
 js_missing() {
 	if [ "${HAVEN_REQUIRE_JS:-0}" = 1 ]; then
 		echo "Bail out! $* (HAVEN_REQUIRE_JS=1)"
@@ -347,6 +362,150 @@ rgw_start_or_skip() {
 	fi
 	. "$tmp/rgw.env"
 	say "RGW ready at $HAVEN_S3_ENDPOINT in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+}
+
+# --- nginx as a load balancer (several nodes, deploy/nginx) ----------------------
+
+# free_port: a TCP port free on 127.0.0.1 right now (the kernel's pick).
+# For addresses that must be known before a server starts, such as the
+# balancer's URL that every node gets as --public-url.
+free_port() {
+	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# nginx_or_skip: sets NGINX (default: nginx on PATH, or /usr/sbin/nginx),
+# or skips the whole script when it is missing (HAVEN_REQUIRE_NGINX=1
+# makes that a failure). nginx_start calls it; a script may call it first
+# to skip before it builds its fixtures.
+nginx_or_skip() {
+	NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+	[ -x "$NGINX" ] && return 0
+	if [ "${HAVEN_REQUIRE_NGINX:-0}" = 1 ]; then
+		echo "Bail out! nginx is not installed (HAVEN_REQUIRE_NGINX=1)"
+		exit 1
+	fi
+	skip_all "nginx is not installed (Debian: apt-get install nginx)"
+}
+
+# nginx_start PORT_VAR BACKEND_URL...: start nginx (the Debian package's
+# /usr/sbin/nginx, or $NGINX) under $tmp/nginx as a load balancer in front
+# of the given Haven nodes ("http://127.0.0.1:PORT"), with the proxy
+# settings of deploy/nginx/haven-proxy.conf (included as is) and an
+# upstream like deploy/nginx/haven.conf's (least_conn, max_fails=3
+# fail_timeout=10s, keepalive). It listens on 127.0.0.1 port
+# $PORT_VAR, or a free port when PORT_VAR is empty, which it then sets;
+# $nbase is the balancer's URL and $nginx_pid its master process. Under
+# HAVEN_TEST_TLS=1 it terminates TLS with the test certificate and speaks
+# HTTPS to the nodes. Waits until nginx answers GET /api/health (any
+# status: the nodes need not be up yet). When nginx is missing the whole
+# script is skipped (see nginx_or_skip). Stopped by nginx_stop or at exit;
+# one balancer per script.
+nginx_start() {
+	local var=$1 p i tries=3 b servers='' tls='' up=http e=()
+	shift
+	nginx_or_skip
+	for b in "$@"; do
+		b=${b#*://}
+		servers="$servers    server ${b%%/*} max_fails=3 fail_timeout=10s;
+"
+	done
+	if [ "$scheme" = https ]; then
+		up=https
+		tls="ssl_certificate $tmp/tls/server.pem;
+    ssl_certificate_key $tmp/tls/server.key;
+    proxy_ssl_trusted_certificate $HAVEN_TEST_CA;
+    proxy_ssl_verify on;
+    proxy_ssl_name localhost;
+    proxy_ssl_session_reuse on;"
+	fi
+	mkdir -p "$tmp/nginx/tmp"
+	# -e: nginx opens its default error log before reading the config,
+	# which a normal user may not write.
+	"$NGINX" -h 2>&1 | grep -q -- '-e filename' && e=(-e "$tmp/nginx/error.log")
+	p=${!var:-}
+	[ -n "$p" ] && tries=1
+	while [ $tries -gt 0 ]; do
+		tries=$((tries - 1))
+		[ -n "${!var:-}" ] || p=$(free_port)
+		nginx_write_conf "$p" "$servers" "$up" "$tls" >"$tmp/nginx/nginx.conf"
+		"$NGINX" -p "$tmp/nginx/" ${e[@]+"${e[@]}"} -c "$tmp/nginx/nginx.conf" \
+			>>"$tmp/nginx/stdout.log" 2>&1 </dev/null &
+		nginx_pid=$!
+		nbase="$scheme://127.0.0.1:$p"
+		i=0
+		while [ $i -lt 100 ] && kill -0 "$nginx_pid" 2>/dev/null; do
+			if curl -s -o /dev/null --max-time 2 --noproxy '*' "$nbase/api/health"; then
+				printf -v "$var" '%s' "$p"
+				return 0
+			fi
+			sleep 0.1
+			i=$((i + 1))
+		done
+		nginx_stop
+	done
+	echo "Bail out! nginx did not answer on 127.0.0.1:$p"
+	cat "$tmp/nginx/error.log" "$tmp/nginx/stdout.log" 2>/dev/null | tail -n 20 | sed 's/^/#   /'
+	exit 1
+}
+
+# nginx_write_conf PORT SERVERS UPSTREAM-SCHEME TLS-LINES: the test
+# balancer's nginx.conf, on stdout. Workers run as the invoking user (as
+# root, `user` must say so, or they would drop to nobody); every path
+# nginx writes is under $tmp/nginx.
+nginx_write_conf() {
+	local user='' listen="listen 127.0.0.1:$1;" src
+	# nginx reads a relative include from its own prefix, not from here.
+	src=$(cd "$top_srcdir" && pwd)
+	[ "$(id -u)" = 0 ] && user="user root $(id -gn);"
+	[ -n "$4" ] && listen="listen 127.0.0.1:$1 ssl;"
+	cat <<EOF
+# Generated by tests/integration/lib.sh (nginx_start).
+daemon off;
+master_process on;
+$user
+worker_processes 2;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events {
+    worker_connections 256;
+}
+http {
+    access_log $tmp/nginx/access.log;
+    client_body_temp_path $tmp/nginx/tmp/body;
+    proxy_temp_path $tmp/nginx/tmp/proxy;
+    fastcgi_temp_path $tmp/nginx/tmp/fastcgi;
+    uwsgi_temp_path $tmp/nginx/tmp/uwsgi;
+    scgi_temp_path $tmp/nginx/tmp/scgi;
+    upstream haven {
+        least_conn;
+$2        keepalive 16;
+        keepalive_timeout 50s;
+    }
+    server {
+        $listen
+        $4
+        location / {
+            proxy_pass $3://haven;
+            include "$src/deploy/nginx/haven-proxy.conf";
+        }
+    }
+}
+EOF
+}
+
+# nginx_stop: stop the balancer (TERM: nginx closes its connections and
+# its workers exit before the master does; KILL after 10 s, workers
+# included, so that nothing is left running).
+nginx_stop() {
+	local pid=${nginx_pid:-} workers w
+	[ -n "$pid" ] || return 0
+	workers=$(pgrep -P "$pid" 2>/dev/null || cat /proc/"$pid"/task/*/children 2>/dev/null)
+	kill -TERM "$pid" 2>/dev/null
+	wait_exit "$pid" 10 >/dev/null 2>&1
+	for w in $workers; do
+		kill -0 "$w" 2>/dev/null && kill -KILL "$w" 2>/dev/null
+	done
+	nginx_pid=
 }
 
 # --- Servers ----------------------------------------------------------------------
