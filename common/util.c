@@ -32,6 +32,21 @@ void hex_encode(char *out, const unsigned char *in, size_t len)
 	out[2 * len] = '\0';
 }
 
+static int hexval(char c);
+
+int hex_decode(unsigned char *out, const char *in, size_t len)
+{
+	if (len % 2)
+		return -1;
+	for (size_t i = 0; i < len; i += 2) {
+		int hi = hexval(in[i]), lo = hexval(in[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i / 2] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
 bool is_hex(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

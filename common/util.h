@@ -15,6 +15,8 @@ size_t str_copy(char *dst, const char *src, size_t size);
 
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void hex_encode(char *out, const unsigned char *in, size_t len);
+/* The len/2 bytes that len hex digits spell; -1 for anything else. */
+int hex_decode(unsigned char *out, const char *in, size_t len);
 
 /* True if s is exactly n lower-case hex digits. */
 bool is_hex(const char *s, size_t n);

@@ -13,6 +13,8 @@
 struct download_count;
 struct pull_through;
 struct blob_send;
+struct replication;
+struct replica;
 
 #define APP_SECRET_LEN 32
 
@@ -29,6 +31,11 @@ struct app {
 	/* Streams S3 blobs; NULL when blobs are local files. */
 	struct blob_send *blob_send;
 	bool blob_redirect;	/* S3: /resolve of LFS files answers 302 */
+	/* A primary's change feed for read replicas (server/replication.h);
+	 * NULL without a replication token, and on a replica. */
+	struct replication *replication;
+	/* Set on a read replica (server/replica.h): writes are forwarded. */
+	struct replica *replica;
 };
 
 #endif

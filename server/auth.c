@@ -18,6 +18,7 @@
 #include "server/app.h"
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/replication.h"
 
 /* Longest credentials looked at: far above a real token, small enough to
  * sit on the stack. Longer ones are refused, never truncated. */
@@ -115,6 +116,16 @@ int auth_identify(struct app *app, struct http_request *req,
 		return 0;
 	if (header_token(token, sizeof(token), value) < 0)
 		return err_set(err, ERR_AUTH, BAD_CREDENTIALS);
+	if (app->replication && replication_token_is(app->replication, token)) {
+		/* A replica fetching git: it reads every repository. */
+		OPENSSL_cleanse(token, sizeof(token));
+		who->authenticated = true;
+		str_copy(who->user, "haven-replica", sizeof(who->user));
+		who->site_admin = true;
+		who->token_role = ROLE_READ;
+		str_copy(who->token_name, "replication", sizeof(who->token_name));
+		return 0;
+	}
 	rc = account_token_lookup(app->store->meta, token, &tok, err);
 	OPENSSL_cleanse(token, sizeof(token));
 	if (rc == ERR_AUTH && app->pull) {

@@ -79,6 +79,17 @@ static const struct option_def {
 	{ "blob_redirect", OPT_BOOL, offsetof(struct serve_config,
 	  blob_redirect), 0, 0, 0, "S3 blobs: answer /resolve of LFS files "
 	  "with a redirect to a presigned URL instead of streaming them" },
+	{ "replica_of", OPT_STR, offsetof(struct serve_config, replica_of),
+	  512, 0, 0, "run as a read replica of the primary at this URL: "
+	  "follow its changes, serve reads, forward writes (needs "
+	  "replication_token and the primary's S3 blobs)" },
+	{ "replication_token", OPT_SECRET, offsetof(struct serve_config,
+	  replication_token), 512, 0, 0, "shared by a primary and its "
+	  "replicas; on a primary it opens the change feed (config file "
+	  "only; default $HAVEN_REPLICATION_TOKEN)" },
+	{ "replica_ca_bundle", OPT_STR, offsetof(struct serve_config,
+	  replica_ca_bundle), 4096, 0, 0, "PEM CA bundle for an https "
+	  "primary (default: the system's)" },
 };
 
 void config_defaults(struct serve_config *cfg)
@@ -96,6 +107,9 @@ void config_defaults(struct serve_config *cfg)
 	cfg->idle_timeout = 60;
 	cfg->upstream_threads = 8;
 	cfg->upstream_refresh = 10;
+	if ((data = getenv("HAVEN_REPLICATION_TOKEN")) && data[0])
+		str_copy(cfg->replication_token, data,
+			 sizeof(cfg->replication_token));
 	if ((data = getenv("HAVEN_UPSTREAM_TOKEN")) && data[0])
 		str_copy(cfg->upstream_token, data, sizeof(cfg->upstream_token));
 	else if ((data = getenv("HF_TOKEN")) && data[0])

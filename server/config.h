@@ -36,6 +36,9 @@ struct serve_config {
 	char s3_endpoint[1024];
 	char s3_region[64];
 	bool blob_redirect;		/* S3: /resolve answers 302 */
+	char replica_of[512];		/* the primary's URL; "" on a primary */
+	char replication_token[512];	/* secret: file or environment only */
+	char replica_ca_bundle[4096];
 };
 
 /* Fills the defaults: data from $HAVEN_DATA or ./haven-data, listen

@@ -8,6 +8,7 @@
 #include "common/compat.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -43,6 +44,8 @@ struct download_count {
 	size_t window_count;
 	uint64_t counted;
 	pthread_mutex_t flush_lock;	/* one flush at a time */
+	download_sink_fn sink;		/* NULL: this node's LMDB */
+	void *sink_arg;
 };
 
 static unsigned hash_str(const char *a, const char *b)
@@ -198,6 +201,38 @@ static int write_pending(struct meta *meta, const struct pending *list,
 	return meta_txn_commit(txn, err);
 }
 
+/* The counts as download_count_apply reads them; NULL when out of
+ * memory. */
+static char *pending_text(const struct pending *list, size_t *len)
+{
+	size_t cap = 0, n = 0;
+	char *text;
+
+	for (const struct pending *p = list; p; p = p->next)
+		cap += REPO_ID_LEN + STATS_DAY_LEN + 24;
+	if (!(text = malloc(cap + 1)))
+		return NULL;
+	for (; list; list = list->next)
+		n += (size_t)snprintf(text + n, cap + 1 - n, "%s %s %" PRIu64
+				      "\n", list->repo_id, list->day, list->n);
+	*len = n;
+	return text;
+}
+
+static int sink_pending(struct download_count *dc, const struct pending *list,
+			struct err *err)
+{
+	size_t len = 0;
+	char *text = pending_text(list, &len);
+	int rc;
+
+	if (!text)
+		return err_set(err, ERR_FAIL, "out of memory");
+	rc = dc->sink(text, len, dc->sink_arg, err);
+	free(text);
+	return rc;
+}
+
 int download_count_flush(struct download_count *dc, struct err *err)
 {
 	struct pending *list, *p;
@@ -205,7 +240,8 @@ int download_count_flush(struct download_count *dc, struct err *err)
 
 	pthread_mutex_lock(&dc->flush_lock);
 	list = take_pending(dc);
-	if (list && (rc = write_pending(dc->meta, list, err)) < 0) {
+	if (list && (rc = dc->sink ? sink_pending(dc, list, err) :
+				write_pending(dc->meta, list, err)) < 0) {
 		/* Keep the counts for the next try. */
 		pthread_mutex_lock(&dc->lock);
 		for (p = list; p; p = p->next)
@@ -217,6 +253,68 @@ int download_count_flush(struct download_count *dc, struct err *err)
 		free(p);
 	}
 	pthread_mutex_unlock(&dc->flush_lock);
+	return rc;
+}
+
+void download_count_send_to(struct download_count *dc, download_sink_fn fn,
+			    void *arg)
+{
+	dc->sink = fn;
+	dc->sink_arg = arg;
+}
+
+/* One "<repo id> <day> <n>" line; -1 when malformed. */
+static int parse_line(const char *line, size_t len, struct pending *p)
+{
+	char buf[128], *end;
+
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	if (len < REPO_ID_LEN + STATS_DAY_LEN + 3 || buf[REPO_ID_LEN] != ' ' ||
+	    buf[REPO_ID_LEN + 1 + STATS_DAY_LEN] != ' ')
+		return -1;
+	memcpy(p->repo_id, buf, REPO_ID_LEN);
+	p->repo_id[REPO_ID_LEN] = '\0';
+	memcpy(p->day, buf + REPO_ID_LEN + 1, STATS_DAY_LEN);
+	p->day[STATS_DAY_LEN] = '\0';
+	errno = 0;
+	p->n = strtoull(buf + REPO_ID_LEN + STATS_DAY_LEN + 2, &end, 10);
+	if (*end || errno || !is_hex(p->repo_id, REPO_ID_LEN))
+		return -1;
+	return 0;
+}
+
+int download_count_apply(struct meta *meta, const char *text, size_t len,
+			 struct err *err)
+{
+	struct pending *list = NULL, *p;
+	const char *end = text + len;
+	int rc = 0;
+
+	while (text < end) {
+		const char *nl = memchr(text, '\n', (size_t)(end - text));
+		size_t n = nl ? (size_t)(nl - text) : (size_t)(end - text);
+		if (!(p = calloc(1, sizeof(*p)))) {
+			rc = err_set(err, ERR_FAIL, "out of memory");
+			break;
+		}
+		p->next = list;
+		list = p;
+		if (parse_line(text, n, p) < 0) {
+			rc = err_set(err, ERR_INVALID, "malformed download "
+				     "count: expected \"<repo id> <day> <n>\"");
+			break;
+		}
+		text += n + (nl != NULL);
+	}
+	if (rc == 0 && list)
+		rc = write_pending(meta, list, err);
+	while ((p = list)) {
+		list = p->next;
+		free(p);
+	}
 	return rc;
 }
 

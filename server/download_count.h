@@ -38,4 +38,18 @@ uint64_t download_count_counted(struct download_count *dc);
 /* Writes what is pending now. */
 int download_count_flush(struct download_count *dc, struct err *err);
 
+/* Where flushed counts go instead of this node's LMDB: a read replica
+ * sends them to its primary (server/replica.c). text is lines of
+ * "<repo id> <day> <n>\n"; fn returns 0 once they are taken, else the
+ * counts are kept for the next flush. Set before the first hit. */
+typedef int (*download_sink_fn)(const char *text, size_t len, void *arg,
+				struct err *err);
+void download_count_send_to(struct download_count *dc, download_sink_fn fn,
+			    void *arg);
+
+/* Adds counts in that text form to meta (a primary taking a replica's);
+ * ERR_INVALID for a malformed line, with nothing written. */
+int download_count_apply(struct meta *meta, const char *text, size_t len,
+			 struct err *err);
+
 #endif

@@ -213,6 +213,19 @@ typedef void (*http_drain_fn)(struct http_request *req, void *arg);
 void http_response_on_drain(struct http_request *req, size_t low_water,
 			    http_drain_fn fn, void *arg);
 
+/* Holds the answer back: the handler answers as usual, but nothing goes
+ * out until http_request_release_answer(). Once the whole answer is
+ * queued, fn is called once from the worker's loop, and the holder
+ * releases it from that thread, then or later, exactly once (a primary
+ * holds a write's answer until its read replicas have applied it). A
+ * client that goes away after that still gets fn, and releasing then
+ * frees the request; one gone before the answer was complete is handled
+ * as without a hold, with no fn. Call before answering. */
+typedef void (*http_hold_fn)(struct http_request *req, void *arg);
+void http_request_hold_answer(struct http_request *req, http_hold_fn fn,
+			      void *arg);
+void http_request_release_answer(struct http_request *req);
+
 /* Status line text for a code ("Not Found"). */
 const char *http_status_text(int status);
 

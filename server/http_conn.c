@@ -150,6 +150,12 @@ struct http_request {
 	void *drain_arg;
 	size_t drain_low;
 	struct event *notify_ev; /* callbacks owed to an orphan */
+	/* http_request_hold_answer(): the answer is queued but not sent
+	 * until released; hold_fn hears when it is complete. */
+	http_hold_fn hold_fn;
+	void *hold_arg;
+	bool held, hold_fired;
+	struct event *hold_ev;
 	/* A file still to be read into the output (TLS only; -1 = none). */
 	int file_fd;
 	off_t file_off;
@@ -244,6 +250,8 @@ static void req_free(struct http_request *req)
 		LIST_REMOVE(req, orphan_link);
 	if (req->notify_ev)
 		event_free(req->notify_ev);
+	if (req->hold_ev)
+		event_free(req->hold_ev);
 	if (req->body)
 		evbuffer_free(req->body);
 	if (req->resp_headers)
@@ -320,7 +328,7 @@ static void req_notify(struct http_request *req)
 static void req_detach(struct http_request *req)
 {
 	req->conn = NULL;
-	if (!req->handed || req->resp_done) {
+	if (!req->handed || (req->resp_done && !req->held)) {
 		req_free(req);
 		return;
 	}
@@ -698,6 +706,32 @@ static void observe_answer(struct http_request *req, int status,
 			 srv->app);
 }
 
+static void req_hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_request *req = arg;
+
+	(void)fd;
+	(void)what;
+	HTTP_CHECK_OBJ(req, HTTP_REQUEST_MAGIC);
+	req->hold_fn(req, req->hold_arg);
+}
+
+/* The whole answer is queued: a held one tells its holder, from the loop
+ * (never from inside the handler's own answering call). */
+static void req_answer_complete(struct http_request *req)
+{
+	if (!req->held || req->hold_fired)
+		return;
+	req->hold_fired = true;
+	if (!req->hold_ev)
+		req->hold_ev = event_new(req->worker->base, -1, 0, req_hold_cb,
+					 req);
+	if (req->hold_ev)
+		event_active(req->hold_ev, EV_TIMEOUT, 1);
+	else
+		http_request_release_answer(req);
+}
+
 /* Queues the status line and headers; decides keep-alive. */
 static void req_begin_answer(struct http_request *req, int status,
 			     int64_t length)
@@ -709,6 +743,10 @@ static void req_begin_answer(struct http_request *req, int status,
 
 	assert(status >= 200 && status <= 599);
 	req->answered = true;
+	if (req->hold_fn) {
+		bufferevent_disable(c->bev, EV_WRITE);
+		req->held = true;
+	}
 	c->close_after = req_must_close(req, length);
 	req->resp_nobody = no_length || req->method == HTTP_HEAD;
 	req->resp_length = length;
@@ -751,6 +789,7 @@ static void req_answer(struct http_request *req, int status,
 	else if (body)
 		evbuffer_add_buffer(conn_out(req->conn), body);
 	req->resp_done = true;
+	req_answer_complete(req);
 	conn_schedule(req->conn);
 }
 
@@ -1451,6 +1490,7 @@ void http_response_send_file(struct http_request *req, int status, int fd,
 		req->conn->close_after = true;
 	}
 	req->resp_done = true;
+	req_answer_complete(req);
 	conn_schedule(req->conn);
 }
 
@@ -1588,6 +1628,30 @@ void http_response_end(struct http_request *req)
 	if (!req->resp_nobody && req->resp_length >= 0 &&
 	    req->resp_written < (uint64_t)req->resp_length)
 		req->conn->close_after = true;
+	req_answer_complete(req);
+	conn_schedule(req->conn);
+}
+
+void http_request_hold_answer(struct http_request *req, http_hold_fn fn,
+			      void *arg)
+{
+	HTTP_CHECK_OBJ(req, HTTP_REQUEST_MAGIC);
+	assert(!req->answered && fn);
+	req->hold_fn = fn;
+	req->hold_arg = arg;
+}
+
+void http_request_release_answer(struct http_request *req)
+{
+	HTTP_CHECK_OBJ(req, HTTP_REQUEST_MAGIC);
+	if (!req->held)
+		return;
+	req->held = false;
+	if (req->orphan) {
+		req_free(req);
+		return;
+	}
+	bufferevent_enable(req->conn->bev, EV_WRITE);
 	conn_schedule(req->conn);
 }
 

@@ -225,17 +225,20 @@ static int read_secret(unsigned char out[LFS_SECRET_LEN], const char *path,
 	return 0;
 }
 
-/* Writes a new secret to a temporary file and links it into place; link
- * (unlike rename) never replaces a secret another process made first. */
+/* Writes a secret (given, or new when given is NULL) to a temporary file
+ * and links it into place; link (unlike rename) never replaces a secret
+ * another process made first. A given secret replaces the old one. */
 static int create_secret(const char *data_dir, const char *path,
-			 struct err *err)
+			 const unsigned char *given, struct err *err)
 {
 	unsigned char raw[LFS_SECRET_LEN];
 	char tmp[4200];
 	int fd = -1, rc = ERR_FAIL;
 
 	snprintf(tmp, sizeof(tmp), "%s/secret.tmp-XXXXXX", data_dir);
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
+	if (given)
+		memcpy(raw, given, sizeof(raw));
+	else if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return err_set(err, ERR_FAIL, "cannot draw random bytes for "
 			       "the server secret");
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
@@ -250,7 +253,8 @@ static int create_secret(const char *data_dir, const char *path,
 			strerror(errno));
 		goto out;
 	}
-	if (link(tmp, path) < 0 && errno != EEXIST) {
+	if (given ? rename(tmp, path) < 0 :
+		    (link(tmp, path) < 0 && errno != EEXIST)) {
 		err_set(err, ERR_FAIL, "cannot create '%s': %s", path,
 			strerror(errno));
 		goto out;
@@ -276,7 +280,17 @@ int lfs_secret_load(unsigned char out[LFS_SECRET_LEN], const char *data_dir,
 	rc = read_secret(out, path, err);
 	if (rc != ERR_NOTFOUND)
 		return rc;
-	if ((rc = create_secret(data_dir, path, err)) < 0)
+	if ((rc = create_secret(data_dir, path, NULL, err)) < 0)
 		return rc;
 	return read_secret(out, path, err);
+}
+
+int lfs_secret_store(const char *data_dir,
+		     const unsigned char secret[LFS_SECRET_LEN],
+		     struct err *err)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/secret", data_dir);
+	return create_secret(data_dir, path, secret, err);
 }

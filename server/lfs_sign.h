@@ -72,4 +72,10 @@ int lfs_sign_verify(struct lfs_grant *out,
 int lfs_secret_load(unsigned char out[LFS_SECRET_LEN], const char *data_dir,
 		    struct err *err);
 
+/* Replaces <data_dir>/secret with the given one (a read replica takes
+ * its primary's, so that URLs either signed verify on both). */
+int lfs_secret_store(const char *data_dir,
+		     const unsigned char secret[LFS_SECRET_LEN],
+		     struct err *err);
+
 #endif

@@ -28,6 +28,8 @@
 
 #include <event2/buffer.h>
 
+#include "server/replica.h"
+#include "server/replication.h"
 #include "server/download_count.h"
 #include "server/hub_error.h"
 #include "server/metrics.h"
@@ -229,6 +231,10 @@ void route_metrics(struct hub_call *call)
 	gauge(b, "haven_lmdb_used_bytes", "LMDB pages in use, in bytes.",
 	      (uint64_t)used);
 	write_upstream(b);
+	if (app->replication)
+		replication_metrics(app->replication, b);
+	if (app->replica)
+		replica_metrics(app->replica, b);
 	hub_common_headers(call->req);
 	http_response_header(call->req, "Content-Type",
 			     "text/plain; version=0.0.4; charset=utf-8");

@@ -10,6 +10,8 @@
 #include "server/hub_error.h"
 #include "server/metrics.h"
 #include "server/pull_through.h"
+#include "server/replica.h"
+#include "server/replication.h"
 #include "server/router.h"
 #include "server/routes.h"
 
@@ -37,6 +39,16 @@ static const struct route {
 } routes[] = {
 	{ M_READ, "/api/health", route_health, SELF_AUTH },
 	{ M_READ, "/metrics", route_metrics, SELF_AUTH },
+	{ M_GET, "/api/replication/changes", route_replication_changes,
+	  SELF_AUTH },
+	{ M_GET, "/api/replication/snapshot", route_replication_snapshot,
+	  SELF_AUTH },
+	{ M_GET, "/api/replication/secret", route_replication_secret,
+	  SELF_AUTH },
+	{ M_POST, "/api/replication/leave", route_replication_leave,
+	  SELF_AUTH },
+	{ M_POST, "/api/replication/downloads", route_replication_downloads,
+	  SELF_AUTH },
 	{ M_GET, "/api/whoami-v2", route_whoami, IDENTIFY },
 	{ M_POST, "/api/repos/create", route_repo_create, IDENTIFY },
 	{ M_DELETE, "/api/repos/delete", route_repo_delete, IDENTIFY },
@@ -387,6 +399,31 @@ static struct hub_call *call_new(struct http_request *req, struct app *app)
 	return call;
 }
 
+/* True for a request that may change what Haven holds: every method but
+ * GET and HEAD, except the reads that are POSTs (paths-info, a git
+ * fetch's upload-pack), and the GET that begins a git push (its answer
+ * must be the primary's refs). A replica forwards these; a primary holds
+ * their answers for its replicas. */
+static bool route_writes(const struct route *route, struct http_request *req)
+{
+	enum http_method m = http_request_method(req);
+	const char *q = http_request_query(req);
+
+	if (route->handler == route_replication_leave ||
+	    route->handler == route_replication_downloads)
+		return false;
+	if (route->handler == route_git_info_refs)
+		return q && strstr(q, "service=git-receive-pack");
+	if (m == HTTP_GET || m == HTTP_HEAD)
+		return false;
+	if (route->handler == route_paths_info ||
+	    route->handler == route_validate_yaml)
+		return false;
+	if (route->handler == route_git_service)
+		return !strstr(http_request_path(req), "/git-upload-pack");
+	return true;
+}
+
 void router_handle(struct http_request *req, void *app)
 {
 	struct segments segs;
@@ -425,6 +462,14 @@ void router_handle(struct http_request *req, void *app)
 			hub_error_replyf(req, ERR_NOTFOUND, "no such endpoint");
 		hub_call_free(call);
 		return;
+	}
+	if (route_writes(route, req)) {
+		if (call->app->replica) {
+			replica_forward(call);	/* the primary answers */
+			return;
+		}
+		if (call->app->replication)
+			replication_hold_write(call);
 	}
 	if (route->auth == SELF_AUTH)
 		route->handler(call);

@@ -23,6 +23,8 @@
 #include "server/mirror_sync.h"
 #include "server/lfs_sign.h"
 #include "server/pull_through.h"
+#include "server/replica.h"
+#include "server/replication.h"
 #include "server/router.h"
 #include "server/serve.h"
 #include "storage/gitrepo.h"
@@ -131,6 +133,30 @@ static int start_pull_through(struct app *app, const struct serve_config *cfg,
 	return 0;
 }
 
+/* A primary's change feed (with a replication token), or this node as a
+ * read replica of one. */
+static int start_replication(struct app *app, const struct serve_config *cfg,
+			     struct err *err)
+{
+	if (!cfg->replica_of[0])
+		return cfg->replication_token[0] ?
+		       replication_new(&app->replication, app->store,
+				       cfg->replication_token, err) : 0;
+	if (!cfg->replication_token[0])
+		return err_set(err, ERR_INVALID, "a replica needs the "
+			       "primary's replication_token: set it in the "
+			       "config file or $HAVEN_REPLICATION_TOKEN");
+	if (blob_is_local(app->store->blobs))
+		return err_set(err, ERR_INVALID, "a replica shares its "
+			       "primary's blobs: start it with --blobs "
+			       "s3://BUCKET (the primary's) and --s3-endpoint");
+	if (cfg->upstream[0] || cfg->sync_interval > 0)
+		return err_set(err, ERR_INVALID, "a replica takes everything "
+			       "from its primary: --upstream and "
+			       "--sync-interval belong on the primary");
+	return replica_start(&app->replica, app, cfg, err);
+}
+
 /* S3 blobs: the readers that stream them, and the redirect setting.
  * The readers start on a local store too: `haven blobs migrate` may move
  * it to S3 while the server runs (blob_store_refresh). */
@@ -210,11 +236,14 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 	    (rc = store_open(&app.store, cfg->data, true, err)) < 0 ||
 	    (rc = blob_store_follow(app.store->blobs, err)) < 0 ||
 	    (rc = start_blob_send(&app, cfg, err)) < 0 ||
+	    (cfg->replica_of[0] && cfg->replication_token[0] &&
+	     (rc = replica_take_secret(cfg, err)) < 0) ||
 	    (rc = lfs_secret_load(app.secret, cfg->data, err)) < 0 ||
 	    (rc = git_backend_setup(cfg->data, err)) < 0 ||
 	    (rc = download_count_start(&app.downloads, app.store->meta,
 				       err)) < 0 ||
 	    (rc = start_pull_through(&app, cfg, err)) < 0 ||
+	    (rc = start_replication(&app, cfg, err)) < 0 ||
 	    (rc = start_http(&runner.http, &app, cfg, err)) < 0 ||
 	    (cfg->port_file[0] &&
 	     (rc = write_port_file(cfg->port_file, http_server_port(runner.http),
@@ -236,6 +265,7 @@ int serve_run(const struct serve_config *cfg, struct err *err)
 	mirror_sync_stop(sync);
 	http_server_stop(runner.http);
 	pthread_join(thread, NULL);
+	replica_stop(app.replica);
 	pull_through_stop(app.pull);
 	blob_send_stop(app.blob_send);
 	git_backend_shutdown();
@@ -247,11 +277,14 @@ out:
 	/* Before the HTTP server: parked requests hold events on its
 	 * workers' bases. */
 	pull_through_free(app.pull);
+	/* After the workers, before the replica that may carry them: the
+	 * last counts are written (or sent to the primary) before exit. */
+	download_count_stop(app.downloads);
+	replica_free(app.replica);
+	replication_free(app.replication);
 	blob_send_stop(app.blob_send);
 	blob_send_free(app.blob_send);
 	http_server_free(runner.http);
-	/* After the workers: the last counts are written before exit. */
-	download_count_stop(app.downloads);
 	hub_repo_cache_flush();
 	store_free(app.store);
 	return rc;
