@@ -132,6 +132,18 @@ expect_success 'a write through a replica is answered by the primary, with the H
 	test "$(commit_via "$R2" "via-r2.txt")" = 200 &&
 	json_check "$tmp/commit.out" "d[\"commitUrl\"].startswith(\"$LB/\") and len(d[\"commitOid\"]) == 40"
 '
+expect_success 'a private repository made through one replica: its owner reads it on the other, anonymous callers do not' '
+	fetch c -X POST -H "Authorization: Bearer $token" -H "Content-Type: application/json" \
+		-d "{\"name\": \"secret\", \"organization\": \"haven-test\", \"type\": \"model\", \"private\": true}" \
+		"$R1/api/repos/create" && expect_status c 200 &&
+	printf "{\"key\":\"header\",\"value\":{\"summary\":\"s\",\"description\":\"\"}}\n{\"key\":\"file\",\"value\":{\"content\":\"%s\",\"path\":\"s.txt\",\"encoding\":\"base64\"}}\n" \
+		"$(printf hidden | base64 -w0)" >s.ndjson &&
+	fetch w -X POST -H "Authorization: Bearer $token" -H "Content-Type: application/x-ndjson" \
+		--data-binary @s.ndjson "$R1/api/models/haven-test/secret/commit/main" && expect_status w 200 &&
+	fetch g -H "Authorization: Bearer $token" "$R2/haven-test/secret/resolve/main/s.txt" &&
+	expect_status g 200 && test "$(cat "$(body g)")" = hidden &&
+	fetch a "$R2/haven-test/secret/resolve/main/s.txt" && expect_error a 401 RepoNotFound
+'
 
 if js_ready; then
 	head -c $((12 << 20)) /dev/urandom >"$tmp/upload.bin"
