@@ -526,10 +526,8 @@ static int apply_frames(struct replica *r, const unsigned char *data,
 	if ((rc = meta_txn_begin(&b.txn, r->store->meta, true, err)) < 0)
 		return rc;
 	meta_txn_unlogged(b.txn);
-	if (clear)
-		b.last = 0;
-	else
-		b.last = seq;	/* the frames continue from here */
+	/* A feed's frames continue from seq; a snapshot's all carry it. */
+	b.last = clear ? 0 : seq;
 	if ((clear && (rc = changes_clear(b.txn, err)) < 0) ||
 	    (rc = frames_each(data, len, apply_frame, &b, err)) < 0 ||
 	    (rc = changes_applied_set(b.txn, log_id, clear ? seq : b.last,
