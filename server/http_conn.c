@@ -827,6 +827,19 @@ static int head_error_status(const struct http_conn *c)
 }
 
 /* The head is parsed: validate it and call the handler. */
+/* A client that writes a POST as its head and then its body, without
+ * TCP_NODELAY (libgit2's smart-HTTP client does), holds the body back
+ * until the head is acknowledged; on a connection that already carried
+ * an answer the kernel delays that ACK by 40 ms. Acknowledge at once. */
+static void conn_ack_head(struct http_conn *c)
+{
+	int one = 1;
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 static enum step conn_start_request(struct http_conn *c)
 {
 	struct http_request *req = c->req;
@@ -841,6 +854,8 @@ static enum step conn_start_request(struct http_conn *c)
 	 * head; taking it now ends the message before the handler runs. */
 	if (!req_has_body(req) && conn_parse(c, &n) == PARSE_ERROR)
 		return conn_reject(c, 400);
+	if (req_has_body(req))
+		conn_ack_head(c);
 	req->handed = true;
 	srv->handler(req, srv->app);
 	return STEP_AGAIN;
