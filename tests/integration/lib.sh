@@ -493,13 +493,19 @@ $2        keepalive 16;
 EOF
 }
 
+# children_of PID: the process ids of PID's children, from /proc (a
+# fresh Debian has no procps).
+children_of() {
+	cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . | tr '\n' ' '
+}
+
 # nginx_stop: stop the balancer (TERM: nginx closes its connections and
 # its workers exit before the master does; KILL after 10 s, workers
 # included, so that nothing is left running).
 nginx_stop() {
 	local pid=${nginx_pid:-} workers w
 	[ -n "$pid" ] || return 0
-	workers=$(pgrep -P "$pid" 2>/dev/null || cat /proc/"$pid"/task/*/children 2>/dev/null)
+	workers=$(children_of "$pid")
 	kill -TERM "$pid" 2>/dev/null
 	wait_exit "$pid" 10 >/dev/null 2>&1
 	for w in $workers; do

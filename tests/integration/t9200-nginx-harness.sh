@@ -127,7 +127,7 @@ expect_success 'nginx spooled nothing to disk (bodies stream both ways)' '
 '
 
 master=$nginx_pid
-workers=$(pgrep -P "$master" | tr '\n' ' ')
+workers=$(children_of "$master")
 say "nginx master $master, workers $workers"
 nginx_stop
 expect_success 'nginx_stop leaves no nginx process and no listener' '
