@@ -278,10 +278,11 @@ int replica_take_secret(const struct serve_config *cfg, struct err *err)
 	str_copy(r.ca_bundle, cfg->replica_ca_bundle, sizeof(r.ca_bundle));
 	str_copy(r.id, "starting", sizeof(r.id));
 	rc = fetch_secret(&r, secret, err);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = lfs_secret_store(cfg->data, secret, err);
-	else if (rc == ERR_UNAVAILABLE) {
-		/* Served with this node's own until the primary answers
+	} else if (rc != ERR_AUTH) {
+		/* Only a refused token is a reason not to start; otherwise this
+		 * node serves with its own secret until the primary answers
 		 * (replica_loop takes it then). */
 		log_msg(LOG_WARN, "event=replica_secret_unavailable error=\"%s\"",
 			err->msg);

@@ -155,7 +155,8 @@ fi
 
 if [ "${HAVEN_SKIP_DISTCHECK:-0}" != 1 ]; then
 	if [ "$plain_rc" -eq 0 ]; then
-		step distcheck bash -c "cd build && make -j$jobs distcheck"
+		# VERBOSE: a failing test's log is printed (the folder is gone after)
+		step distcheck bash -c "cd build && make -j$jobs distcheck VERBOSE=1"
 	else
 		failed_steps+=(distcheck)
 		summary+=("$(printf '%-22s not run (the plain build failed)' distcheck)")
