@@ -507,39 +507,44 @@ static const char *be_tmp_dir(const struct blob_be *store)
 	return store->tmp;
 }
 
-/* The sha256 of a file's bytes. */
-static int hash_path(const char *path, char sha[SHA256_HEX_LEN + 1],
-		     struct err *err)
+/* Hands the bytes of the file at path to sink, in 64 KiB pieces. */
+static int file_each_chunk(const char *path,
+			   int (*sink)(void *arg, const void *data, size_t len,
+				       struct err *err),
+			   void *arg, struct err *err)
 {
-	struct sha256_ctx *ctx = sha256_new();
 	char buf[1 << 16];
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
 
-	if (fd < 0 || !ctx) {
-		rc = err_set(err, ERR_FAIL, "cannot open '%s': %s", path,
-			     strerror(errno));
-		goto out;
-	}
+	if (fd < 0)
+		return err_set(err, ERR_FAIL, "cannot open '%s': %s", path,
+			       strerror(errno));
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
+		if (n < 0)
 			rc = err_set(err, ERR_FAIL, "cannot read '%s': %s",
 				     path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
+		if (n <= 0 || (rc = sink(arg, buf, (size_t)n, err)) < 0)
 			break;
-		sha256_update(ctx, buf, (size_t)n);
 	}
-	sha256_final_hex(ctx, sha);
-	ctx = NULL;
-out:
-	sha256_free(ctx);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return rc;
+}
+
+static int hash_sink(void *arg, const void *data, size_t len,
+		     struct err *err)
+{
+	(void)err;
+	sha256_update(arg, data, len);
+	return 0;
+}
+
+static int writer_sink(void *arg, const void *data, size_t len,
+		       struct err *err)
+{
+	return blob_writer_write(arg, data, len, err);
 }
 
 static int be_put_file(struct blob_be *store, const char *path,
@@ -547,42 +552,26 @@ static int be_put_file(struct blob_be *store, const char *path,
 		       struct err *err)
 {
 	struct blob_writer *w = NULL;
-	char buf[1 << 16];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct sha256_ctx *ctx;
 	int rc;
 
-	if (fd < 0)
-		return err_set(err, ERR_FAIL, "cannot open '%s': %s", path,
-			       strerror(errno));
 	if (store->s3) {
 		/* Hashed first, so the bytes stream under their name. */
-		close(fd);
-		if ((rc = hash_path(path, sha_out, err)) < 0)
+		if (!(ctx = sha256_new()))
+			return err_set(err, ERR_FAIL, "out of memory");
+		if ((rc = file_each_chunk(path, hash_sink, ctx, err)) < 0) {
+			sha256_free(ctx);
 			return rc;
+		}
+		sha256_final_hex(ctx, sha_out);
 		return blob_s3_put_path(store->s3, path, sha_out, size_out, err);
 	}
-	if ((rc = be_writer_begin(&w, store, err)) < 0)
-		goto out;
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = err_set(err, ERR_FAIL, "cannot read '%s': %s",
-				     path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((rc = blob_writer_write(w, buf, (size_t)n, err)) < 0)
-			goto out;
+	if ((rc = be_writer_begin(&w, store, err)) < 0 ||
+	    (rc = file_each_chunk(path, writer_sink, w, err)) < 0) {
+		blob_writer_abort(w);
+		return rc;
 	}
-	rc = blob_writer_commit(w, NULL, sha_out, size_out, err);
-	w = NULL;
-out:
-	blob_writer_abort(w);
-	close(fd);
-	return rc;
+	return blob_writer_commit(w, NULL, sha_out, size_out, err);
 }
 
 static int fd_sink(void *arg, const void *data, size_t len, struct err *err)
@@ -763,13 +752,6 @@ static int be_foreach(struct blob_be *store, blob_visit_fn fn, void *arg,
 	if (rc == ERR_FAIL)
 		err_set(err, ERR_FAIL, "cannot list blobs: %s", strerror(errno));
 	return rc;
-}
-
-static int hash_sink(void *arg, const void *data, size_t len, struct err *err)
-{
-	(void)err;
-	sha256_update(arg, data, len);
-	return 0;
 }
 
 static int be_verify(struct blob_be *store, const char *sha, struct err *err)
