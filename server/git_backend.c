@@ -156,10 +156,12 @@ static int write_hook(const char *hook, struct err *err)
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	FILE *f = NULL;
 
+	/* readlink does not terminate: terminate before looking at it. */
+	if (n > 0 && (size_t)n < sizeof(exe) - 1)
+		exe[n] = '\0';
 	if (n <= 0 || (size_t)n >= sizeof(exe) - 1 || strchr(exe, '\''))
 		return err_set(err, ERR_FAIL, "cannot find the haven binary "
 			       "through /proc/self/exe");
-	exe[n] = '\0';
 	snprintf(dir, sizeof(dir), "%s/hooks", data_dir);
 	snprintf(path, sizeof(path), "%s/%s", dir, hook);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
